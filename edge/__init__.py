@@ -1,0 +1,3 @@
+"""Exteros edge: camera frames -> tracked people -> visits -> counted events -> outputs."""
+
+__version__ = "0.1.0"

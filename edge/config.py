@@ -1,0 +1,348 @@
+"""Edge configuration: one YAML file plus ``EXTEROS_*`` environment overrides.
+
+Every model forbids unknown keys and every field says what it is for. A bad
+file fails with *every* error, each with its path in the file
+(``cameras[0].zones[1].polygon: needs at least 3 points``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from edge.geometry import validate_relative_polygon
+from exteros.contract import Slug
+
+RelPolygon = Annotated[
+    list[tuple[float, float]] | list[list[float]],
+    AfterValidator(validate_relative_polygon),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ZoneConfig(Strict):
+    """One image region of a camera that maps to a location."""
+
+    location: Slug = Field(description="location slug counted for people whose feet are inside")
+    polygon: RelPolygon = Field(
+        description="zone outline, [x, y] pairs relative to width/height (0..1); "
+        "tested on the feet point (bottom centre of the person's box)"
+    )
+    product_areas: list[RelPolygon] = Field(
+        default_factory=list,
+        description="relative polygons where a wrist counts as touching a product",
+    )
+    confirm_s: float = Field(
+        default=0.5, ge=0, le=60, description="seen this long before a visit counts (impression)"
+    )
+    discovery_s: float = Field(default=3.0, gt=0, le=3600, description="dwell for a discovery")
+    engagement_s: float = Field(default=10.0, gt=0, le=3600, description="dwell for an engagement")
+    exit_grace_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="unseen/outside this long ends the visit; shorter gaps continue it",
+    )
+    interaction_s: float = Field(
+        default=0.5, ge=0, le=60, description="a wrist inside a product area this long = interaction"
+    )
+
+    @model_validator(mode="after")
+    def _funnel(self) -> ZoneConfig:
+        if self.discovery_s < self.confirm_s:
+            raise ValueError("discovery_s must be >= confirm_s (counts form a funnel)")
+        if self.engagement_s < self.discovery_s:
+            raise ValueError("engagement_s must be >= discovery_s (counts form a funnel)")
+        return self
+
+
+class CameraConfig(Strict):
+    """One camera and its zones."""
+
+    camera_id: Slug = Field(description="camera slug, unique on the device")
+    source: int | str = Field(
+        description="video file path, USB camera index or /dev/videoN, or rtsp://, http(s):// URL"
+    )
+    fps: float | None = Field(
+        default=None, gt=0, le=240, description="frame rate when the source does not report one"
+    )
+    zones: list[ZoneConfig] = Field(min_length=1, description="zones mapped to locations")
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: int | str) -> int | str:
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                raise ValueError("is empty")
+            if value.isdigit():
+                return int(value)
+        elif value < 0:
+            raise ValueError("a camera index must be >= 0")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_locations(self) -> CameraConfig:
+        seen: set[str] = set()
+        for zone in self.zones:
+            if zone.location in seen:
+                raise ValueError(f"location {zone.location!r} has two zones on this camera")
+            seen.add(zone.location)
+        return self
+
+
+class TlsConfig(Strict):
+    """TLS towards the broker."""
+
+    ca_file: Path = Field(description="CA certificate(s) that signed the broker's certificate")
+    cert_file: Path | None = Field(default=None, description="client certificate (optional)")
+    key_file: Path | None = Field(default=None, description="client private key (optional)")
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+
+class MqttConfig(Strict):
+    """Broker connection. The password comes from a file or systemd credentials."""
+
+    enabled: bool = Field(default=True, description="publish to MQTT at all")
+    host: str = Field(default="127.0.0.1", min_length=1, description="broker host")
+    port: int = Field(default=1883, ge=1, le=65535, description="broker port")
+    username: str | None = Field(default=None, description="defaults to the device_id")
+    password: SecretStr | None = Field(
+        default=None, description="prefer password_file or $CREDENTIALS_DIRECTORY/mqtt-password"
+    )
+    password_file: Path | None = Field(default=None, description="file holding the password")
+    tls: TlsConfig | None = Field(default=None, description="TLS settings; plain TCP when absent")
+    keepalive_s: int = Field(default=30, ge=5, le=3600, description="MQTT keepalive")
+    reconnect_min_s: float = Field(default=1.0, gt=0, description="first reconnect delay")
+    reconnect_max_s: float = Field(default=30.0, gt=0, description="longest reconnect delay")
+
+    @model_validator(mode="after")
+    def _password_sources(self) -> MqttConfig:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give password or password_file, not both")
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+        return self
+
+    def resolve_password(self) -> str | None:
+        """Password from the config, a file, or systemd's $CREDENTIALS_DIRECTORY."""
+        if self.password is not None:
+            return self.password.get_secret_value()
+        if self.password_file is not None:
+            return self.password_file.read_text().strip()
+        cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+        if cred_dir and (Path(cred_dir) / "mqtt-password").is_file():
+            return (Path(cred_dir) / "mqtt-password").read_text().strip()
+        return None
+
+
+class ModelConfig(Strict):
+    """Person detector: weights, input size and rates."""
+
+    weights: str = Field(
+        default="yolo11n-pose.pt",
+        description="registry name or path: .pt, .onnx or a *_openvino_model/ folder",
+    )
+    imgsz: int | tuple[int, int] = Field(
+        default=640, description="inference size: 640, or [height, width] of an export"
+    )
+    conf: float = Field(default=0.25, gt=0, lt=1, description="detection confidence threshold")
+    iou: float = Field(default=0.7, gt=0, lt=1, description="NMS IoU threshold")
+    keypoint_conf: float = Field(default=0.5, gt=0, lt=1, description="a wrist counts above this")
+    process_fps: float = Field(
+        default=8.0, ge=0, le=120, description="frames per second to run the model on; 0 = all"
+    )
+    device: str = Field(default="cpu", description="torch device: cpu, cuda:0, ...")
+    threads: int | None = Field(default=None, ge=1, le=64, description="CPU threads for inference")
+    track_buffer_s: float = Field(
+        default=2.0, gt=0, le=30, description="how long the tracker keeps a lost track"
+    )
+    motion_skip: bool = Field(
+        default=True,
+        description="skip inference on frames without motion while no person is tracked",
+    )
+    motion_threshold: float = Field(
+        default=0.002,
+        ge=0,
+        le=1,
+        description="fraction of changed pixels (downscaled) that counts as motion",
+    )
+
+    @field_validator("imgsz")
+    @classmethod
+    def _imgsz(cls, value: int | tuple[int, int]) -> int | tuple[int, int]:
+        sizes = (value,) if isinstance(value, int) else value
+        for s in sizes:
+            if s < 32 or s % 32:
+                raise ValueError(f"{s} must be a multiple of 32 and at least 32")
+        return value
+
+
+class OutboxConfig(Strict):
+    """The durable outbox in state_dir that holds payloads until the broker acks them."""
+
+    max_rows: int = Field(default=1_000_000, ge=10, description="oldest dropped beyond this")
+    max_bytes: int = Field(default=512 * 1024 * 1024, ge=10_000, description="size cap")
+    drain_rate: float = Field(
+        default=1000.0, gt=0, description="backlog messages per second at most after an outage"
+    )
+    max_inflight: int = Field(default=100, ge=1, le=65535, description="unacked messages at once")
+
+
+class EdgeConfig(BaseSettings):
+    """The whole edge device configuration."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid",
+        env_prefix="EXTEROS_",
+        env_nested_delimiter="__",
+        nested_model_default_partial_update=True,
+    )
+
+    device_id: Slug = Field(description="this edge box's slug; also its MQTT username")
+    timezone: str = Field(default="UTC", description="IANA timezone of the store")
+    state_dir: Path = Field(default=Path("state"), description="outbox and runtime state")
+    log_format: Literal["text", "json"] = Field(default="text", description="log line format")
+    heartbeat_s: float = Field(default=60.0, gt=0, description="heartbeat period")
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="broker connection")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="detector")
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="durable outbox")
+    cameras: list[CameraConfig] = Field(min_length=1, description="cameras on this device")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the YAML file (passed as init kwargs).
+        return (env_settings, init_settings)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA timezone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _unique_cameras(self) -> EdgeConfig:
+        ids = [c.camera_id for c in self.cameras]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"camera_id {dup[0]!r} is used twice")
+        return self
+
+    def camera(self, camera_id: str | None) -> CameraConfig:
+        if camera_id is None:
+            return self.cameras[0]
+        for cam in self.cameras:
+            if cam.camera_id == camera_id:
+                return cam
+        raise ConfigError([f"camera {camera_id!r} is not in the config"])
+
+    def locations(self) -> list[str]:
+        return sorted({z.location for c in self.cameras for z in c.zones})
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; ``errors`` holds one line per problem."""
+
+    def __init__(self, errors: Iterable[str], source: str | None = None) -> None:
+        self.errors = list(errors)
+        self.source = source
+        super().__init__("; ".join(self.errors))
+
+    def __str__(self) -> str:
+        where = f"{self.source}: " if self.source else ""
+        return where + "; ".join(self.errors)
+
+
+def format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            # pydantic puts union branch names (e.g. 'list[tuple[float, float]]') in the path
+            if "[" in str(part) or str(part) in {"int", "str", "function-after"}:
+                continue
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+_MESSAGES = {
+    "extra_forbidden": "unknown key",
+    "missing": "required key is missing",
+}
+
+
+def validation_lines(exc: ValidationError) -> list[str]:
+    lines: list[str] = []
+    for err in exc.errors():
+        msg = _MESSAGES.get(err["type"], err["msg"])
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        line = f"{format_loc(tuple(err['loc']))}: {msg}"
+        if line not in lines:
+            lines.append(line)
+    return lines
+
+
+def parse_config(data: Any, source: str | None = None) -> EdgeConfig:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(["(top level): must be a mapping of keys"], source)
+    try:
+        return EdgeConfig(**data)
+    except ValidationError as exc:
+        raise ConfigError(validation_lines(exc), source) from None
+
+
+def load_config(path: str | os.PathLike[str]) -> EdgeConfig:
+    """Read, merge with the environment and validate; ConfigError lists every problem."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"config file not found: {p}"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"cannot read config file {p}: {exc}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"invalid YAML{where}: {problem}"], str(p)) from None
+    return parse_config(data, str(p))

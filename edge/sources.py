@@ -1,0 +1,232 @@
+"""Frame sources: video files (deterministic clock), USB cameras and RTSP/HTTP streams.
+
+A file's clock is frame index / the file's fps (+ a start time), so a replay
+gives the same timestamps every time. A live source is read on its own thread
+into a bounded queue that keeps only the newest frames; when it stalls or drops
+it reconnects with backoff and never raises into the frame loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class SourceError(Exception):
+    """A source that cannot be opened or read (missing file, not a video, ...)."""
+
+
+@dataclass(slots=True)
+class Frame:
+    image: np.ndarray
+    index: int  # index in the source (files: exact frame number)
+    t: float  # seconds since the source started: the clock of visits and dwell
+
+
+def is_live(source: int | str) -> bool:
+    if isinstance(source, int):
+        return True
+    s = str(source)
+    return s.startswith("/dev/video") or "://" in s
+
+
+def _cv_source(source: int | str) -> int | str:
+    if isinstance(source, str) and source.startswith("/dev/video") and source[10:].isdigit():
+        return int(source[10:])
+    return source
+
+
+def probe_video(path: str | Path) -> tuple[float, int, int, int]:
+    """(fps, frame_count, width, height) of a video file; SourceError if unusable."""
+    p = Path(path)
+    if not p.exists():
+        raise SourceError(f"video file not found: {p}")
+    if not p.is_file():
+        raise SourceError(f"not a file: {p}")
+    cap = cv2.VideoCapture(str(p))
+    try:
+        if not cap.isOpened():
+            raise SourceError(f"cannot open video (unknown format or corrupt file): {p}")
+        ok, img = cap.read()
+        if not ok or img is None:
+            raise SourceError(f"video has no readable frames: {p}")
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        h, w = img.shape[:2]
+    finally:
+        cap.release()
+    if not fps or fps != fps or fps <= 0 or fps > 1000:
+        raise SourceError(f"video reports no usable frame rate ({fps!r}): {p}; set the camera fps")
+    return float(fps), count, w, h
+
+
+class VideoFileSource:
+    """Frames of a file, every ``stride``-th one decoded, clock = index / fps."""
+
+    live = False
+
+    def __init__(self, path: str | Path, fps: float | None = None) -> None:
+        self.path = Path(path)
+        probed_fps, self.frame_count, self.width, self.height = probe_video(self.path)
+        self.fps = fps or probed_fps
+
+    def frames(self, stride: int = 1) -> Iterator[Frame]:
+        cap = cv2.VideoCapture(str(self.path))
+        if not cap.isOpened():
+            raise SourceError(f"cannot open video: {self.path}")
+        try:
+            index = 0
+            while True:
+                if index % stride == 0:
+                    ok, img = cap.read()
+                    if not ok:
+                        break
+                    yield Frame(img, index, index / self.fps)
+                elif not cap.grab():  # decode without the colour conversion
+                    break
+                index += 1
+        finally:
+            cap.release()
+
+    def close(self) -> None:
+        pass
+
+
+def grab_one(source: int | str, timeout_s: float = 10.0) -> np.ndarray:
+    """One frame from any source (a file's first frame); SourceError when none comes."""
+    if not is_live(source):
+        p = Path(str(source))
+        probe_video(p)
+        cap = cv2.VideoCapture(str(p))
+        ok, img = cap.read()
+        cap.release()
+        if not ok:
+            raise SourceError(f"video has no readable frames: {p}")
+        return img
+    live = LiveSource(source, camera_id="snapshot")
+    try:
+        frame = live.read(timeout_s)
+    finally:
+        live.close()
+    if frame is None:
+        raise SourceError(f"no frame from camera {source!r} within {timeout_s:.0f} s")
+    return frame.image
+
+
+class LiveSource:
+    """A camera or stream read on its own thread; ``read`` returns the newest frame.
+
+    File sources can be played as if they were cameras (``pace=True``: at their
+    own fps, ``loop=True``: from the start again at the end), for demos and tests.
+    """
+
+    live = True
+
+    def __init__(
+        self,
+        source: int | str,
+        camera_id: str,
+        fps: float | None = None,
+        pace: bool = False,
+        loop: bool = False,
+        backoff_min_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        read_timeout_s: float = 10.0,
+    ) -> None:
+        self.source = source
+        self.camera_id = camera_id
+        self.fps = fps or 0.0
+        self.pace = pace
+        self.loop = loop
+        self.backoff_min_s = backoff_min_s
+        self.backoff_max_s = backoff_max_s
+        self.read_timeout_s = read_timeout_s
+        self.connected = False
+        self.frames_read = 0
+        self.last_frame_mono: float | None = None
+        self.width = self.height = 0
+        self._queue: queue.Queue[Frame] = queue.Queue(maxsize=2)
+        self._stop = threading.Event()
+        self._t0 = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name=f"src-{camera_id}", daemon=True)
+        self._thread.start()
+
+    # -- reader thread -------------------------------------------------------------------
+    def _open(self) -> cv2.VideoCapture | None:
+        cap = cv2.VideoCapture(_cv_source(self.source))
+        if not cap.isOpened():
+            cap.release()
+            return None
+        if not self.fps:
+            reported = cap.get(cv2.CAP_PROP_FPS)
+            self.fps = float(reported) if reported and 0 < reported < 1000 else 15.0
+        return cap
+
+    def _run(self) -> None:
+        delay = self.backoff_min_s
+        while not self._stop.is_set():
+            cap = self._open()
+            if cap is None:
+                if self.connected or self.frames_read == 0:
+                    log.warning("camera %s: cannot open %r, retrying in %.1f s",
+                                self.camera_id, self.source, delay)  # fmt: skip
+                self.connected = False
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.backoff_max_s)
+                continue
+            self.connected = True
+            delay = self.backoff_min_s
+            period = 1.0 / self.fps if self.pace and self.fps else 0.0
+            next_at = time.monotonic()
+            while not self._stop.is_set():
+                ok, img = cap.read()
+                if not ok or img is None:
+                    break
+                now = time.monotonic()
+                if period:
+                    next_at += period
+                    if next_at > now:
+                        self._stop.wait(next_at - now)
+                        now = time.monotonic()
+                self.height, self.width = img.shape[:2]
+                frame = Frame(img, self.frames_read, now - self._t0)
+                self.frames_read += 1
+                self.last_frame_mono = now
+                # Keep only the newest frames: drop the stale one rather than fall behind.
+                if self._queue.full():
+                    try:
+                        self._queue.get_nowait()
+                    except queue.Empty:
+                        pass
+                self._queue.put_nowait(frame)
+            cap.release()
+            if self._stop.is_set():
+                break
+            if self.loop and not isinstance(self.source, int) and not is_live(self.source):
+                continue
+            self.connected = False
+            log.warning("camera %s: stream ended or stalled, reconnecting in %.1f s",
+                        self.camera_id, delay)  # fmt: skip
+            self._stop.wait(delay)
+            delay = min(delay * 2, self.backoff_max_s)
+
+    # -- consumer side -------------------------------------------------------------------
+    def read(self, timeout_s: float) -> Frame | None:
+        try:
+            return self._queue.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
