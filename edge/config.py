@@ -85,6 +85,9 @@ class CameraConfig(Strict):
     fps: float | None = Field(
         default=None, gt=0, le=240, description="frame rate when the source does not report one"
     )
+    loop: bool = Field(
+        default=False, description="run: play a video file again from the start at its end"
+    )
     zones: list[ZoneConfig] = Field(min_length=1, description="zones mapped to locations")
 
     @field_validator("source")
