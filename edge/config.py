@@ -75,6 +75,29 @@ class ZoneConfig(Strict):
         return self
 
 
+class GroundPlaneConfig(Strict):
+    """Four image points and where they lie on the floor: an image->floor homography."""
+
+    image: list[tuple[float, float]] = Field(
+        min_length=4, max_length=4, description="4 [x, y] image points relative to width/height"
+    )
+    floor_m: list[tuple[float, float]] = Field(
+        min_length=4, max_length=4, description="the same 4 points on the floor, [X, Y] in metres"
+    )
+
+    @model_validator(mode="after")
+    def _usable(self) -> GroundPlaneConfig:
+        for name, pts in (("image", self.image), ("floor_m", self.floor_m)):
+            if name == "image" and not all(0 <= v <= 1 for p in pts for v in p):
+                raise ValueError("image points must be relative (0..1)")
+            # A homography needs 4 points with no 3 on one line.
+            for i in range(4):
+                a, b, c = (pts[j] for j in range(4) if j != i)
+                if abs((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])) < 1e-9:
+                    raise ValueError(f"{name}: 3 of the 4 points lie on one line")
+        return self
+
+
 class CameraConfig(Strict):
     """One camera and its zones."""
 
@@ -89,6 +112,9 @@ class CameraConfig(Strict):
         default=False, description="run: play a video file again from the start at its end"
     )
     zones: list[ZoneConfig] = Field(min_length=1, description="zones mapped to locations")
+    ground_plane: GroundPlaneConfig | None = Field(
+        default=None, description="optional floor calibration: zone areas in m², walking speed"
+    )
 
     @field_validator("source")
     @classmethod
