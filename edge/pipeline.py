@@ -1,0 +1,212 @@
+"""The frame loop of one camera: detect -> track -> visits per zone -> contract messages.
+
+``CameraPipeline.process`` takes one frame (image + its clock time) and returns
+the messages it produced; it does no I/O. ``replay`` drives it over a video file
+as fast as the machine allows, with the file's own clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from edge.config import CameraConfig, EdgeConfig, ZoneConfig
+from edge.detector import Detector, PersonTracker, Track
+from edge.events import EventFactory
+from edge.geometry import PixelPolygon, clamp_point
+from edge.motion import MotionGate
+from edge.outputs import Message
+from edge.sources import Frame
+from edge.visits import Change, LocationVisits, Observation, Rules
+from exteros.contract import KIND_ORDER, Event, EventKind, VisitSummary
+
+log = logging.getLogger(__name__)
+
+
+def stride_for(source_fps: float, process_fps: float) -> int:
+    """Process every n-th frame so that about ``process_fps`` frames/s reach the model."""
+    if process_fps <= 0 or source_fps <= process_fps:
+        return 1
+    return max(1, round(source_fps / process_fps))
+
+
+def rules_of(zone: ZoneConfig) -> Rules:
+    return Rules(
+        confirm_s=zone.confirm_s,
+        discovery_s=zone.discovery_s,
+        engagement_s=zone.engagement_s,
+        exit_grace_s=zone.exit_grace_s,
+        interaction_s=zone.interaction_s,
+    )
+
+
+@dataclass
+class ZoneRuntime:
+    """A zone turned into pixels for one frame size, with its open visits."""
+
+    config: ZoneConfig
+    polygon: PixelPolygon
+    product_areas: list[PixelPolygon]
+    visits: LocationVisits
+
+    @classmethod
+    def build(cls, zone: ZoneConfig, width: int, height: int) -> ZoneRuntime:
+        poly = PixelPolygon(zone.polygon, width, height)
+        areas = [PixelPolygon(a, width, height) for a in zone.product_areas]
+        visits = LocationVisits(rules_of(zone), poly.contains, [a.contains for a in areas])
+        return cls(zone, poly, areas, visits)
+
+    def reconfigure(self, zone: ZoneConfig, width: int, height: int) -> None:
+        self.config = zone
+        self.polygon = PixelPolygon(zone.polygon, width, height)
+        self.product_areas = [PixelPolygon(a, width, height) for a in zone.product_areas]
+        self.visits.reconfigure(rules_of(zone), self.polygon.contains,
+                                [a.contains for a in self.product_areas])  # fmt: skip
+
+
+@dataclass
+class CameraStats:
+    frames: int = 0  # frames handed to process()
+    inferred: int = 0  # frames the model ran on
+    skipped_still: int = 0  # frames skipped by the motion gate
+    counts: dict[str, dict[EventKind, int]] = field(
+        default_factory=lambda: defaultdict(lambda: dict.fromkeys(KIND_ORDER, 0))
+    )
+    dwells: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def record(self, msg: Message) -> None:
+        if isinstance(msg, Event):
+            self.counts[msg.location][msg.kind] += 1
+        elif isinstance(msg, VisitSummary):
+            self.dwells[msg.location].append(msg.dwell_s)
+
+    def table(self, locations: Iterable[str]) -> list[tuple[str, int, int, int, int, float | None]]:
+        rows = []
+        for loc in locations:
+            c = self.counts[loc]
+            d = self.dwells.get(loc) or []
+            rows.append((loc, c[EventKind.impression], c[EventKind.discovery],
+                         c[EventKind.engagement], c[EventKind.interaction],
+                         statistics.median(d) if d else None))  # fmt: skip
+        return rows
+
+
+@dataclass
+class FrameResult:
+    """What one processed frame produced, for outputs and the annotator."""
+
+    frame: Frame
+    tracks: list[Track]
+    messages: list[Message]
+    inferred: bool
+
+
+class CameraPipeline:
+    def __init__(
+        self,
+        cfg: EdgeConfig,
+        camera: CameraConfig,
+        detector: Detector,
+        process_fps: float,
+        base: datetime,
+    ) -> None:
+        self.cfg = cfg
+        self.camera = camera
+        self.detector = detector
+        self.tracker = PersonTracker(cfg.model, process_fps)
+        self.factory = EventFactory(cfg.device_id, camera.camera_id, base)
+        self.motion = MotionGate(cfg.model.motion_threshold) if cfg.model.motion_skip else None
+        self.zones: list[ZoneRuntime] = []
+        self.size: tuple[int, int] | None = None
+        self.stats = CameraStats()
+        self.last_t = 0.0
+        self._last_dets = 0
+
+    def _ensure_zones(self, image: np.ndarray) -> None:
+        h, w = image.shape[:2]
+        if self.size == (w, h):
+            return
+        if self.size is None:
+            self.zones = [ZoneRuntime.build(z, w, h) for z in self.camera.zones]
+        else:  # the stream changed resolution: same relative zones, new pixels
+            for zr in self.zones:
+                zr.reconfigure(zr.config, w, h)
+        self.size = (w, h)
+
+    def reconfigure(self, camera: CameraConfig) -> None:
+        """Apply a reloaded config: changed zones apply to new visits; open visits stay."""
+        self.camera = camera
+        if self.size is None:
+            return
+        w, h = self.size
+        old = {zr.config.location: zr for zr in self.zones}
+        new: list[ZoneRuntime] = []
+        for z in camera.zones:
+            if z.location in old:
+                zr = old.pop(z.location)
+                zr.reconfigure(z, w, h)
+                new.append(zr)
+            else:
+                new.append(ZoneRuntime.build(z, w, h))
+        self._removed = old  # zones dropped by the reload: close their visits on next frame
+        self.zones = new
+
+    def _observations(self, tracks: list[Track]) -> list[Observation]:
+        w, h = self.size or (0, 0)
+        kp_conf = self.cfg.model.keypoint_conf
+        return [Observation(tr.track_id, clamp_point(*tr.feet, w, h), tr.height, tr.conf,
+                            tuple(tr.wrists(kp_conf)))
+                for tr in tracks]  # fmt: skip
+
+    def _needs_inference(self, image: np.ndarray) -> bool:
+        if self.motion is None:
+            return True
+        moved = self.motion.moved(image)
+        busy = self._last_dets or self.tracker.has_tracks or any(z.visits.open for z in self.zones)
+        return bool(moved or busy)
+
+    def process(self, frame: Frame) -> FrameResult:
+        self._ensure_zones(frame.image)
+        self.stats.frames += 1
+        self.last_t = frame.t
+        changes: list[tuple[str, Change]] = []
+        for loc, zr in getattr(self, "_removed", {}).items():
+            changes += [(loc, c) for c in zr.visits.close_all()]
+        self._removed = {}
+        tracks: list[Track] = []
+        inferred = self._needs_inference(frame.image)
+        if inferred:
+            dets = self.detector.detect(frame.image)
+            self._last_dets = len(dets)
+            tracks = self.tracker.update(dets, frame.image)
+            self.stats.inferred += 1
+        else:
+            self.stats.skipped_still += 1
+        obs = self._observations(tracks)
+        for zr in self.zones:
+            changes += [(zr.config.location, c) for c in zr.visits.update(frame.t, obs)]
+        return FrameResult(frame, tracks, self._messages(changes), inferred)
+
+    def _messages(self, changes: list[tuple[str, Change]]) -> list[Message]:
+        out: list[Message] = []
+        for loc, change in changes:
+            msg = self.factory.build(loc, change)
+            self.stats.record(msg)
+            out.append(msg)
+        return out
+
+    def finish(self) -> list[Message]:
+        """Close every open visit (end of a replay, shutdown) and return their summaries."""
+        changes: list[tuple[str, Change]] = []
+        for zr in self.zones:
+            changes += [(zr.config.location, c) for c in zr.visits.close_all()]
+        return self._messages(changes)
+
+    def open_visits(self) -> int:
+        return sum(len(z.visits.open) for z in self.zones)

@@ -1,0 +1,244 @@
+"""Visits and dwell per location: pure logic, timestamps passed in, no I/O.
+
+A visit is one tracked person's continuous presence in one location: it starts
+at the first frame their feet point is seen inside and ends at the last frame
+seen inside, and is closed once they have been outside or unseen for longer
+than the exit grace. Within the grace, a missed detection, an occlusion or a
+tracker id change continues the same visit: a new track id that appears close
+to where a just-lost visit was last seen takes that visit over.
+
+Each counted kind fires at most once per visit, when its threshold is crossed.
+``occurred_at`` is the crossing moment (start + threshold) and ``dwell_s`` the
+threshold itself, so the numbers do not depend on the processing rate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from exteros.contract import EventKind
+
+Point = tuple[float, float]
+Inside = Callable[[float, float], bool]
+
+# A wrist may drop out of the keypoint model for a frame or two during a touch.
+HAND_GAP_S = 0.35
+# Re-association gate: how far (in person heights) a lost visit may have moved.
+GATE_BASE_H = 0.6
+GATE_PER_S_H = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Thresholds of one location (from its zone config)."""
+
+    confirm_s: float = 0.5
+    discovery_s: float = 3.0
+    engagement_s: float = 10.0
+    exit_grace_s: float = 2.0
+    interaction_s: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One tracked person in one processed frame (pixels)."""
+
+    track_id: int
+    feet: Point
+    height: float
+    conf: float
+    wrists: tuple[Point, ...] = ()
+
+
+@dataclass(slots=True)
+class Visit:
+    first_track_id: int  # with the start time, a deterministic visit identity
+    track_id: int
+    start_t: float
+    last_in_t: float
+    last_feet: Point
+    height: float
+    conf_sum: float = 0.0
+    conf_n: int = 0
+    kinds: list[EventKind] = field(default_factory=list)
+    hand_since: float | None = None
+    hand_last: float | None = None
+    interaction_due: bool = False
+    ended: bool = False
+
+    @property
+    def confidence(self) -> float:
+        return self.conf_sum / self.conf_n if self.conf_n else 0.0
+
+    @property
+    def confirmed(self) -> bool:
+        return EventKind.impression in self.kinds
+
+    def dwell(self, t: float | None = None) -> float:
+        return max(0.0, (self.last_in_t if t is None else t) - self.start_t)
+
+
+@dataclass(frozen=True, slots=True)
+class Fired:
+    """A counted kind crossed: ``at`` is the crossing time, ``dwell_s`` the dwell then."""
+
+    visit: Visit
+    kind: EventKind
+    at: float
+    dwell_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """A confirmed visit closed (unconfirmed ones are noise and end silently)."""
+
+    visit: Visit
+
+
+Change = Fired | Ended
+
+
+class LocationVisits:
+    """Open visits of one location on one camera."""
+
+    def __init__(
+        self,
+        rules: Rules,
+        inside: Inside,
+        product_areas: Sequence[Inside] = (),
+    ) -> None:
+        self.rules = rules
+        self.inside = inside
+        self.product_areas = list(product_areas)
+        self.open: list[Visit] = []
+
+    def reconfigure(self, rules: Rules, inside: Inside, product_areas: Sequence[Inside]) -> None:
+        """New zone geometry/thresholds (config reload): open visits are kept."""
+        self.rules, self.inside, self.product_areas = rules, inside, list(product_areas)
+
+    # -- one processed frame -------------------------------------------------------------
+    def update(self, t: float, observations: Sequence[Observation]) -> list[Change]:
+        changes: list[Change] = []
+        seen_ids = {o.track_id for o in observations}
+        inside = [o for o in observations if self.inside(*o.feet)]
+        by_track = {v.track_id: v for v in self.open}
+        matched: dict[int, Visit] = {}  # id(visit) -> visit
+        pending: list[Observation] = []
+        for o in inside:
+            v = by_track.get(o.track_id)
+            if v is not None:
+                matched[id(v)] = v
+                self._observe(v, o, t, changes)
+            else:
+                pending.append(o)
+        if pending:
+            self._reassociate(t, pending, seen_ids, matched, changes)
+        for o in pending:
+            if o.track_id in {v.track_id for v in matched.values()}:
+                continue
+            v = Visit(o.track_id, o.track_id, t, t, o.feet, o.height)
+            self.open.append(v)
+            matched[id(v)] = v
+            self._observe(v, o, t, changes)
+        changes.extend(self._expire(t))
+        return changes
+
+    def _reassociate(
+        self,
+        t: float,
+        pending: list[Observation],
+        seen_ids: set[int],
+        matched: dict[int, Visit],
+        changes: list[Change],
+    ) -> None:
+        """Give a new track id a just-lost visit nearby (occlusion, id switch)."""
+        lost = [v for v in self.open
+                if id(v) not in matched and v.track_id not in seen_ids
+                and t - v.last_in_t <= self.rules.exit_grace_s]  # fmt: skip
+        if not lost:
+            return
+        pairs: list[tuple[float, int, int]] = []
+        for i, o in enumerate(pending):
+            for j, v in enumerate(lost):
+                gap = t - v.last_in_t
+                h = max(v.height, o.height, 1.0)
+                gate = h * (GATE_BASE_H + GATE_PER_S_H * gap)
+                d = ((o.feet[0] - v.last_feet[0]) ** 2 + (o.feet[1] - v.last_feet[1]) ** 2) ** 0.5
+                if d <= gate:
+                    pairs.append((d / h, i, j))
+        used_o: set[int] = set()
+        used_v: set[int] = set()
+        taken: list[Observation] = []
+        for _, i, j in sorted(pairs):
+            if i in used_o or j in used_v:
+                continue
+            used_o.add(i)
+            used_v.add(j)
+            v, o = lost[j], pending[i]
+            v.track_id = o.track_id
+            matched[id(v)] = v
+            self._observe(v, o, t, changes)
+            taken.append(o)
+        for o in taken:
+            pending.remove(o)
+
+    def _observe(self, v: Visit, o: Observation, t: float, changes: list[Change]) -> None:
+        r = self.rules
+        v.last_in_t = t
+        v.last_feet = o.feet
+        v.height = o.height
+        v.conf_sum += o.conf
+        v.conf_n += 1
+        dwell = v.dwell(t)
+        for kind, threshold in (
+            (EventKind.impression, r.confirm_s),
+            (EventKind.discovery, r.discovery_s),
+            (EventKind.engagement, r.engagement_s),
+        ):
+            if kind not in v.kinds and dwell >= threshold:
+                # funnel order: a later kind never fires before an earlier one
+                if kind is not EventKind.impression and not v.confirmed:
+                    break
+                v.kinds.append(kind)
+                changes.append(Fired(v, kind, v.start_t + threshold, threshold))
+        self._hands(v, o, t, changes)
+
+    def _hands(self, v: Visit, o: Observation, t: float, changes: list[Change]) -> None:
+        if EventKind.interaction in v.kinds or not self.product_areas:
+            return
+        touching = any(area(*w) for w in o.wrists for area in self.product_areas)
+        if touching:
+            if v.hand_since is None or (v.hand_last is not None and t - v.hand_last > HAND_GAP_S):
+                v.hand_since = t
+            v.hand_last = t
+            if t - v.hand_since >= self.rules.interaction_s:
+                v.interaction_due = True
+        elif v.hand_last is not None and t - v.hand_last > HAND_GAP_S:
+            v.hand_since = v.hand_last = None
+        if v.interaction_due and v.confirmed:
+            v.kinds.append(EventKind.interaction)
+            changes.append(Fired(v, EventKind.interaction, t, v.dwell(t)))
+
+    def _expire(self, t: float) -> list[Change]:
+        out: list[Change] = []
+        keep: list[Visit] = []
+        for v in self.open:
+            if t - v.last_in_t > self.rules.exit_grace_s:
+                v.ended = True
+                if v.confirmed:
+                    out.append(Ended(v))
+            else:
+                keep.append(v)
+        self.open = keep
+        return out
+
+    def close_all(self) -> list[Change]:
+        """End every open visit at its last frame inside (end of replay, shutdown)."""
+        out: list[Change] = []
+        for v in self.open:
+            v.ended = True
+            if v.confirmed:
+                out.append(Ended(v))
+        self.open = []
+        return out
