@@ -1,0 +1,322 @@
+"""Durable outbox: every payload is committed to SQLite before it is published.
+
+A row is deleted only when the broker acknowledges it (PUBACK), so an event
+survives broker outages, process crashes and power loss. The database lives in
+``state_dir/outbox.sqlite3``.
+
+Durability: WAL journal with ``synchronous=FULL``. In WAL mode ``NORMAL`` only
+syncs the WAL at checkpoints, so a power cut can roll back the last commits
+(they survive a process crash, not a power loss). ``FULL`` syncs the WAL on
+every commit, so once :meth:`Outbox.put` returns the row is on stable storage.
+That costs one fsync per event (~0.2 ms here), cheap at store traffic rates.
+
+Bounded: beyond ``max_rows`` rows or ``max_bytes`` payload bytes the *oldest*
+rows are dropped, counted in a persisted counter and logged; ``put`` never
+raises on a full outbox and never waits for the broker.
+
+Thread-safety: one connection guarded by one lock. The frame loop calls
+``put``; the publisher thread calls ``pending``/``delete``; status readers call
+the accessors. Nothing here is ever called from a paho callback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+FILENAME = "outbox.sqlite3"
+SCHEMA_VERSION = 1
+DROP_LOG_INTERVAL_S = 60.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    created_at REAL NOT NULL,
+    size INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO meta(key, value) VALUES ('dropped', 0);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    seq: int
+    topic: str
+    payload: bytes
+    created_at: float
+
+
+def outbox_path(state_dir: str | Path) -> Path:
+    return Path(state_dir) / FILENAME
+
+
+class Outbox:
+    """SQLite outbox bounded by rows and bytes; see the module docstring."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_rows: int = 1_000_000,
+        max_bytes: int = 512 * 1024 * 1024,
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.max_rows = max_rows
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves.
+        self._db = sqlite3.connect(
+            str(self.path), isolation_level=None, check_same_thread=False, timeout=10.0
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA journal_size_limit=67108864")
+        self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        rows, size = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox"
+        ).fetchone()
+        self._rows: int = rows
+        self._bytes: int = size
+        self._dropped: int = self._read_dropped()
+        self._dropped_unlogged = 0
+        self._last_drop_log = 0.0
+        self._closed = False
+
+    # -- writing ---------------------------------------------------------------
+
+    def put(self, topic: str, payload: bytes, created_at: float | None = None) -> int | None:
+        """Commit one payload (durably) and return its seq; None if it could not be kept.
+
+        When the outbox is full the oldest rows are dropped first.
+        """
+        size = len(payload)
+        created = time.time() if created_at is None else created_at
+        with self._lock:
+            if size > self.max_bytes:
+                # Cannot ever fit: count it rather than wiping the whole outbox for it.
+                self._count_dropped_locked(1, persist=True)
+                self._maybe_log_drops_locked()
+                return None
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                dropped = self._make_room_locked(1, size)
+                cur = self._db.execute(
+                    "INSERT INTO outbox(topic, payload, created_at, size) VALUES (?, ?, ?, ?)",
+                    (topic, payload, created, size),
+                )
+                if dropped:
+                    self._db.execute(
+                        "UPDATE meta SET value = value + ? WHERE key = 'dropped'", (dropped[0],)
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            if dropped:
+                self._rows -= dropped[0]
+                self._bytes -= dropped[1]
+                self._count_dropped_locked(dropped[0], persist=False)
+            self._rows += 1
+            self._bytes += size
+            self._maybe_log_drops_locked()
+            return int(cur.lastrowid)
+
+    def _make_room_locked(self, add_rows: int, add_bytes: int) -> tuple[int, int] | None:
+        over_rows = self._rows + add_rows - self.max_rows
+        over_bytes = self._bytes + add_bytes - self.max_bytes
+        if over_rows <= 0 and over_bytes <= 0:
+            return None
+        last_seq = None
+        n = freed = 0
+        # Walk the oldest rows until both caps are met.
+        for seq, size in self._db.execute("SELECT seq, size FROM outbox ORDER BY seq"):
+            if n >= over_rows and freed >= over_bytes:
+                break
+            last_seq = seq
+            n += 1
+            freed += size
+        if last_seq is None:
+            return None
+        self._db.execute("DELETE FROM outbox WHERE seq <= ?", (last_seq,))
+        return n, freed
+
+    def _count_dropped_locked(self, n: int, *, persist: bool) -> None:
+        self._dropped += n
+        self._dropped_unlogged += n
+        if persist:
+            self._db.execute("UPDATE meta SET value = value + ? WHERE key = 'dropped'", (n,))
+
+    def _maybe_log_drops_locked(self) -> None:
+        if not self._dropped_unlogged:
+            return
+        now = time.monotonic()
+        if self._last_drop_log and now - self._last_drop_log < DROP_LOG_INTERVAL_S:
+            return
+        log.warning(
+            "outbox full (max_rows=%d, max_bytes=%d): dropped %d oldest undelivered "
+            "message(s), %d in total since the outbox was created",
+            self.max_rows,
+            self.max_bytes,
+            self._dropped_unlogged,
+            self._dropped,
+        )
+        self._last_drop_log = now
+        self._dropped_unlogged = 0
+
+    def count_dropped(self, n: int = 1) -> None:
+        """Count messages lost for other reasons (refused by the broker, unwritable disk)."""
+        with self._lock:
+            try:
+                self._count_dropped_locked(n, persist=True)
+            except sqlite3.Error:
+                log.exception("cannot persist the outbox drop counter (kept in memory)")
+            self._maybe_log_drops_locked()
+
+    def delete(self, seqs: Iterable[int]) -> int:
+        """Delete acknowledged rows in one transaction; returns how many were present."""
+        seqs = list(seqs)
+        if not seqs:
+            return 0
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                n = freed = 0
+                for i in range(0, len(seqs), 500):
+                    chunk = seqs[i : i + 500]
+                    marks = ",".join("?" * len(chunk))
+                    got = self._db.execute(
+                        "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox "
+                        f"WHERE seq IN ({marks})",
+                        chunk,
+                    ).fetchone()
+                    self._db.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk)
+                    n += got[0]
+                    freed += got[1]
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._rows -= n
+            self._bytes -= freed
+            return n
+
+    # -- reading ---------------------------------------------------------------
+
+    def pending(self, after_seq: int = 0, limit: int = 100) -> list[Row]:
+        """Rows with seq > after_seq in delivery order."""
+        with self._lock:
+            cur = self._db.execute(
+                "SELECT seq, topic, payload, created_at FROM outbox WHERE seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            )
+            return [Row(s, t, bytes(p), c) for s, t, p, c in cur.fetchall()]
+
+    def depth(self) -> int:
+        """Undelivered rows (including those published but not yet acknowledged)."""
+        return self._rows
+
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    @property
+    def dropped(self) -> int:
+        """Messages dropped since the outbox was created (persisted across restarts)."""
+        return self._dropped
+
+    def oldest(self) -> Row | None:
+        with self._lock:
+            got = self._db.execute(
+                "SELECT seq, topic, payload, created_at FROM outbox ORDER BY seq LIMIT 1"
+            ).fetchone()
+        return Row(got[0], got[1], bytes(got[2]), got[3]) if got else None
+
+    def oldest_created(self) -> float | None:
+        """Unix time the oldest undelivered row was committed, or None when empty."""
+        row = self.oldest()
+        return row.created_at if row else None
+
+    def _read_dropped(self) -> int:
+        got = self._db.execute("SELECT value FROM meta WHERE key = 'dropped'").fetchone()
+        return int(got[0]) if got else 0
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._maybe_log_drops_locked_final()
+            self._db.close()
+
+    def _maybe_log_drops_locked_final(self) -> None:
+        if self._dropped_unlogged:
+            self._last_drop_log = 0.0
+            self._maybe_log_drops_locked()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def occurred_at_of(payload: bytes) -> str | None:
+    """The event time inside a payload (``occurred_at`` of an event, ``ended_at`` of a visit)."""
+    try:
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    value = data.get("occurred_at") or data.get("ended_at")
+    return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStatus:
+    exists: bool
+    depth: int
+    size_bytes: int
+    dropped: int
+    oldest_created: float | None
+    oldest_event_at: str | None
+
+
+def read_status(path: str | Path) -> OutboxStatus:
+    """Read an outbox without writing to it (safe while the edge service runs)."""
+    path = Path(path)
+    if not path.exists():
+        return OutboxStatus(False, 0, 0, 0, None, None)
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0)
+    try:
+        depth, size = db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox").fetchone()
+        got = db.execute("SELECT value FROM meta WHERE key = 'dropped'").fetchone()
+        oldest = db.execute(
+            "SELECT created_at, payload FROM outbox ORDER BY seq LIMIT 1"
+        ).fetchone()
+    finally:
+        db.close()
+    return OutboxStatus(
+        exists=True,
+        depth=int(depth),
+        size_bytes=int(size),
+        dropped=int(got[0]) if got else 0,
+        oldest_created=oldest[0] if oldest else None,
+        oldest_event_at=occurred_at_of(bytes(oldest[1])) if oldest else None,
+    )
