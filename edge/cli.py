@@ -135,7 +135,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from edge.service import run_service
 
-    return run_service(args.config, no_mqtt=args.no_mqtt)
+    return run_service(args.config, no_mqtt=args.no_mqtt, events_out=args.events_out)
 
 
 def cmd_flush(args: argparse.Namespace) -> int:
@@ -213,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     u = sub.add_parser("run", help="process all live cameras until SIGTERM")
     u.add_argument("--config", required=True)
     u.add_argument("--no-mqtt", action="store_true")
+    u.add_argument("--events-out", help="also write every payload as JSONL here")
     u.set_defaults(func=cmd_run)
 
     f = sub.add_parser("flush", help="deliver what is in the outbox and exit (0 when empty)")
