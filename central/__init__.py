@@ -1,0 +1,1 @@
+"""Exteros central store: database, MQTT ingest worker, REST API and admin CLI."""
