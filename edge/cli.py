@@ -110,10 +110,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from edge.replay import replay
 
     cfg = load_config(args.config)
-    video = Path(args.video)
     from edge.sources import probe_video
 
-    probe_video(video)  # a clear error before the model loads
+    probe_video(args.video)  # a clear error before the model loads
+    video = Path(args.video)
     start = _start_time(args.start, video)
     outputs = _outputs(cfg, args.events_out, mqtt=not args.no_mqtt)
     delivered = False

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from shapely.geometry import Polygon
+from shapely.geometry import MultiPoint, Polygon
 from shapely.validation import explain_validity
 
 Point = tuple[float, float]
@@ -34,9 +34,9 @@ def validate_relative_polygon(points: Sequence[Sequence[float]]) -> list[Point]:
     distinct = {p for p in out}
     if len(distinct) < 3:
         raise ValueError(f"needs at least 3 points, got {len(distinct)} distinct")
-    poly = Polygon(out)
-    if poly.area <= 0:
+    if MultiPoint(out).convex_hull.area <= 0:
         raise ValueError("has no area (all points on one line)")
+    poly = Polygon(out)
     if not poly.is_valid:
         raise ValueError(f"is self-intersecting ({explain_validity(poly)})")
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import threading
 import time
@@ -17,8 +18,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
+
+# ffmpeg prints its own complaints (e.g. "moov atom not found") straight to stderr;
+# we report problems ourselves, as one line.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+import cv2  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +55,14 @@ def _cv_source(source: int | str) -> int | str:
 
 def probe_video(path: str | Path) -> tuple[float, int, int, int]:
     """(fps, frame_count, width, height) of a video file; SourceError if unusable."""
+    if is_live(str(path)):
+        cap = cv2.VideoCapture(_cv_source(str(path)), cv2.CAP_ANY,
+                               [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 5000])  # fmt: skip
+        opened = cap.isOpened()
+        cap.release()
+        if not opened:
+            raise SourceError(f"camera unreachable: {path}")
+        raise SourceError(f"{path} is a live camera; replay takes a recorded video file (use run)")
     p = Path(path)
     if not p.exists():
         raise SourceError(f"video file not found: {p}")
@@ -164,7 +178,14 @@ class LiveSource:
 
     # -- reader thread -------------------------------------------------------------------
     def _open(self) -> cv2.VideoCapture | None:
-        cap = cv2.VideoCapture(_cv_source(self.source))
+        src = _cv_source(self.source)
+        if isinstance(src, str) and "://" in src:
+            # a stalled stream must not block the reader forever: ffmpeg gives up after this
+            ms = int(self.read_timeout_s * 1000)
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+            cap = cv2.VideoCapture(src, cv2.CAP_FFMPEG, params)
+        else:
+            cap = cv2.VideoCapture(src)
         if not cap.isOpened():
             cap.release()
             return None

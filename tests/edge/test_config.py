@@ -1,0 +1,117 @@
+"""Config validation: every error with its path in the file, env overrides, defaults."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge.config import ConfigError, load_config, parse_config
+
+MINIMAL = """\
+device_id: edge-madison-01
+cameras:
+  - camera_id: cam-1
+    source: path/to/video.mp4
+    zones:
+      - location: madison-ave-store
+        polygon: [[0, 0], [1, 0], [1, 1], [0, 1]]
+"""
+
+
+def base(**zone):
+    z = {"location": "madison-ave-store", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]], **zone}
+    return {"device_id": "edge-1", "cameras": [{"camera_id": "cam-1", "source": "v.mp4",
+                                                  "zones": [z]}]}  # fmt: skip
+
+
+def test_minimal_file_is_valid_with_defaults(tmp_path):
+    p = tmp_path / "edge.yaml"
+    p.write_text(MINIMAL)
+    cfg = load_config(p)
+    zone = cfg.cameras[0].zones[0]
+    assert (zone.confirm_s, zone.discovery_s, zone.engagement_s) == (0.5, 3.0, 10.0)
+    assert (zone.exit_grace_s, zone.interaction_s) == (2.0, 0.5)
+    assert cfg.model.weights == "yolo11n-pose.pt"
+    assert cfg.mqtt.port == 1883 and cfg.timezone == "UTC"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (base(polygon=[[0, 0], [1, 1]]), "cameras[0].zones[0].polygon: needs at least 3 points"),
+        (
+            base(polygon=[[0, 0], [1, 1], [1, 0], [0, 1]]),
+            "cameras[0].zones[0].polygon: is self-intersecting",
+        ),
+        (base(polygon=[[0, 0], [2, 0], [1, 1]]), "cameras[0].zones[0].polygon: point 1"),
+        (base(polygon=[[0, 0], [0.5, 0.5], [1, 1]]), "cameras[0].zones[0].polygon: has no area"),
+        (base(colour="red"), "cameras[0].zones[0].colour: unknown key"),
+        (base(discovery_s=20), "cameras[0].zones[0]: discovery_s must be >= confirm_s"[:20]),
+        (
+            base(product_areas=[[[0, 0], [1, 0]]]),
+            "cameras[0].zones[0].product_areas[0]: needs at least 3 points",
+        ),
+        ({**base(), "timezone": "Mars/Olympus"}, "timezone: unknown IANA timezone"),
+        ({"cameras": base()["cameras"]}, "device_id: required key is missing"),
+        ({**base(), "device_id": "Edge 1"}, "device_id: 'Edge 1' is not a slug"),
+        ({**base(), "mqtt": {"port": 0}}, "mqtt.port:"),
+    ],
+)
+def test_bad_config_names_the_path(data, expected):
+    with pytest.raises(ConfigError) as exc:
+        parse_config(data)
+    assert any(line.startswith(expected) for line in exc.value.errors), exc.value.errors
+
+
+def test_every_error_is_reported_at_once():
+    data = base(polygon=[[0, 0], [1, 1]], colour="red")
+    data["cameras"].append(
+        {
+            "camera_id": "cam-2",
+            "source": "x.mp4",
+            "zones": [
+                {"location": "a", "polygon": [[0, 0], [1, 0]]},
+                {"location": "b", "polygon": [[0, 0]]},
+            ],
+        }
+    )
+    with pytest.raises(ConfigError) as exc:
+        parse_config(data)
+    text = "\n".join(exc.value.errors)
+    for path in ("cameras[0].zones[0].polygon", "cameras[0].zones[0].colour",
+                 "cameras[1].zones[0].polygon", "cameras[1].zones[1].polygon"):  # fmt: skip
+        assert path in text
+
+
+def test_bad_yaml_and_missing_file(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("device_id: [unclosed\n")
+    with pytest.raises(ConfigError, match="invalid YAML at line"):
+        load_config(p)
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_environment_overrides_the_file(tmp_path, monkeypatch):
+    p = tmp_path / "edge.yaml"
+    p.write_text(MINIMAL)
+    monkeypatch.setenv("EXTEROS_MQTT__HOST", "broker.local")
+    monkeypatch.setenv("EXTEROS_MODEL__PROCESS_FPS", "5")
+    cfg = load_config(p)
+    assert cfg.mqtt.host == "broker.local"
+    assert cfg.model.process_fps == 5
+
+
+def test_whole_frame_polygon_holds_border_pixels():
+    from edge.geometry import PixelPolygon
+
+    poly = PixelPolygon([(0, 0), (1, 0), (1, 1), (0, 1)], 1280, 720)
+    for x, y in [(0, 0), (1279, 719), (640, 719), (0, 360), (1279, 0)]:
+        assert poly.contains(x, y)
+    assert not poly.contains(1280.5, 10)
+
+
+def test_password_from_credentials_directory(tmp_path, monkeypatch):
+    (tmp_path / "mqtt-password").write_text("s3cret\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    cfg = parse_config(base())
+    assert cfg.mqtt.resolve_password() == "s3cret"
