@@ -1,0 +1,42 @@
+# Exteros: one Makefile for a fresh machine.  `make demo` runs the main job on built-in
+# defaults, `make test` runs the whole test suite (CI calls exactly that via .ci/run).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup services models demo test lint bench clean
+
+setup: $(STAMP)
+
+# torch/torchvision are pinned (constraints.txt) so pip never picks another build (FACTS.md).
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt torch torchvision
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,fast]'
+	touch $(STAMP)
+
+# Services and system packages the tests need: Mosquitto, PostgreSQL, Chromium.
+services:
+	bash scripts/ensure-services.sh
+
+models: setup
+	$(BIN)/exteros-edge models fetch yolo11n-pose.pt
+
+demo: setup models
+	$(BIN)/exteros-edge demo
+
+test: setup services models
+	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: setup models
+	$(BIN)/python bench/bench_edge.py
+	$(BIN)/python bench/bench_outbox.py
+	$(BIN)/python bench/bench_central.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
