@@ -1,0 +1,413 @@
+"""MqttOutput against a real Mosquitto: outages, restarts, crashes, caps, status.
+
+Subscribers use persistent sessions (clean_session False) so a message
+published while they are cut off by a broker restart still reaches them.
+Duplicates are allowed everywhere; losses are not.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
+
+from edge.config import EdgeConfig
+from edge.outbox import outbox_path
+from edge.outputs import Output
+from edge.outputs.mqtt import MqttOutput, OutboxBusyError, flush_command, status_command
+from exteros.contract import CameraHealth, Event, Heartbeat
+from tests.support.broker import Mosquitto
+
+ROOT = Path(__file__).resolve().parents[2]
+DEVICE = "dev-a"
+# Offline persistent sessions keep everything (Mosquitto's default is 1000).
+# Run as root (CI, containers) Mosquitto drops to user "mosquitto", which cannot write
+# its persistence file or log in a root-owned tmp dir: stay as the current user.
+BROKER_CONF = "max_queued_messages 0\n" + ("user root\n" if os.geteuid() == 0 else "")
+
+
+def make_cfg(tmp_path: Path, port: int, device_id: str = DEVICE, **mqtt_kw: Any) -> EdgeConfig:
+    outbox = mqtt_kw.pop("outbox", {})
+    mq = {"host": "127.0.0.1", "port": port, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5}
+    mq.update(mqtt_kw)
+    return EdgeConfig(
+        device_id=device_id,
+        state_dir=tmp_path / f"state-{device_id}",
+        heartbeat_s=1.0,
+        mqtt=mq,
+        outbox=outbox,
+        cameras=[
+            {
+                "camera_id": "cam-1",
+                "source": "video.mp4",
+                "zones": [{"location": "loc-1", "polygon": [[0, 0], [1, 0], [1, 1]]}],
+            }
+        ],
+    )
+
+
+T0 = datetime(2020, 1, 1, 9, 0, tzinfo=UTC)
+
+
+def ev(i: int, device_id: str = DEVICE) -> Event:
+    t = T0 + timedelta(seconds=i)
+    return Event(
+        event_id=f"{device_id}/cam-1/{i}/impression",
+        kind="impression",
+        location="loc-1",
+        device_id=device_id,
+        camera_id="cam-1",
+        visit_id=f"{device_id}/cam-1/{i}",
+        visit_started_at=t,
+        occurred_at=t,
+        dwell_s=0.5,
+        confidence=0.9,
+    )
+
+
+def ids(n: int, start: int = 0, device_id: str = DEVICE) -> set[str]:
+    return {ev(i, device_id).event_id for i in range(start, n)}
+
+
+class Collector:
+    """A QoS 1 subscriber with a persistent session that reconnects on its own."""
+
+    def __init__(
+        self,
+        port: int,
+        client_id: str,
+        topics: tuple[str, ...] = ("exteros/v1/+/events",),
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        self.messages: list[tuple[str, dict[str, Any], bool]] = []
+        self.subscribed = threading.Event()
+        self.topics = topics
+        c = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=False,
+            protocol=MQTTProtocolVersion.MQTTv311,
+        )
+        if username:
+            c.username_pw_set(username, password)
+        c.reconnect_delay_set(0.1, 0.3)
+        c.on_connect = self._on_connect
+        c.on_subscribe = lambda *a: self.subscribed.set()
+        c.on_message = self._on_message
+        c.connect_async("127.0.0.1", port, keepalive=10)
+        c.loop_start()
+        self.client = c
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if not reason_code.is_failure:
+            client.subscribe([(t, 1) for t in self.topics])
+
+    def _on_message(self, client, userdata, msg) -> None:
+        self.messages.append((msg.topic, json.loads(msg.payload), bool(msg.retain)))
+
+    def event_ids(self) -> set[str]:
+        return {p["event_id"] for _, p, _ in list(self.messages) if "event_id" in p}
+
+    def wait_subscribed(self, timeout: float = 10) -> None:
+        assert self.subscribed.wait(timeout), "subscriber never got its SUBACK"
+
+    def wait_ids(self, want: set[str], timeout: float = 20) -> set[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not want <= self.event_ids():
+            time.sleep(0.05)
+        return want - self.event_ids()
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def wait_until(pred, timeout: float = 10.0, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+def retained(port: int, topic_: str, timeout: float = 3.0, **auth: Any) -> dict[str, Any] | None:
+    """The retained payload on a topic, read by a fresh clean subscriber."""
+    got: list[dict[str, Any]] = []
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv311)
+    if auth:
+        c.username_pw_set(auth["username"], auth["password"])
+    c.on_connect = lambda cl, *a: cl.subscribe(topic_, 1)
+    c.on_message = lambda cl, u, m: got.append(json.loads(m.payload)) if m.retain else None
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    wait_until(lambda: got, timeout)
+    c.disconnect()
+    c.loop_stop()
+    return got[-1] if got else None
+
+
+@pytest.fixture
+def mosq(tmp_path):
+    b = Mosquitto(tmp_path / "broker", extra_conf=BROKER_CONF)
+    yield b
+    b.stop(kill=True)
+
+
+def seed_session(broker: Mosquitto, client_id: str, **kw: Any) -> Collector:
+    """Register a persistent subscription, then take the broker down again."""
+    broker.start()
+    sub = Collector(broker.port, client_id, **kw)
+    sub.wait_subscribed()
+    broker.stop()  # SIGTERM: Mosquitto saves the session
+    return sub
+
+
+def test_is_an_output_and_delivers_in_order(mosq, tmp_path):
+    mosq.start()
+    sub = Collector(mosq.port, "sub-order", topics=("exteros/v1/+/events", "exteros/v1/+/status"))
+    sub.wait_subscribed()
+    out = MqttOutput(make_cfg(tmp_path, mosq.port), version="1.2.3")
+    assert isinstance(out, Output)
+    for i in range(200):
+        out.emit(ev(i))
+    assert out.close(drain_timeout_s=20) is True
+    assert sub.wait_ids(ids(200)) == set()
+    events = [p["event_id"] for _, p, _ in sub.messages if "event_id" in p]
+    assert events == [ev(i).event_id for i in range(200)]  # one session, no outage: exact order
+    states = [p["state"] for t, p, _ in sub.messages if t.endswith("/status")]
+    assert states[0] == "online" and states[-1] == "offline"
+    last = retained(mosq.port, f"exteros/v1/{DEVICE}/status")
+    assert last is not None and last["state"] == "offline" and last["version"] == "1.2.3"
+    assert out.depth() == 0
+    sub.close()
+
+
+def test_broker_down_at_start_up_10s_later(mosq, tmp_path):
+    sub = seed_session(mosq, "sub-late")
+    out = MqttOutput(make_cfg(tmp_path, mosq.port), version="t")
+    n = 0
+    t_end = time.monotonic() + 10.0
+    while time.monotonic() < t_end:  # the frame loop keeps counting
+        t = time.monotonic()
+        out.emit(ev(n))
+        assert time.monotonic() - t < 0.5
+        n += 1
+        time.sleep(0.1)
+    assert not out.connected
+    assert out.depth() == n
+    mosq.start()
+    assert out.close(drain_timeout_s=20) is True
+    assert sub.wait_ids(ids(n)) == set()
+    sub.close()
+
+
+def test_broker_killed_mid_stream_and_restarted(mosq, tmp_path):
+    mosq.start()
+    sub = Collector(mosq.port, "sub-restart")
+    sub.wait_subscribed()
+    out = MqttOutput(make_cfg(tmp_path, mosq.port), version="t")
+    assert wait_until(lambda: out.connected)
+    n, worst = 600, 0.0
+    for i in range(n):
+        if i == 200:
+            mosq.stop(kill=True)  # in-flight messages are cut off mid-air
+        if i == 400:
+            mosq.start()
+        t = time.monotonic()
+        out.emit(ev(i))
+        worst = max(worst, time.monotonic() - t)
+        time.sleep(0.004)
+    assert worst < 0.5, f"emit blocked the frame loop for {worst:.3f} s"
+    assert out.close(drain_timeout_s=30) is True
+    assert sub.wait_ids(ids(n)) == set()  # duplicates allowed, losses not
+    sub.close()
+
+
+def test_status_online_on_reconnect_and_will_on_crash(mosq, tmp_path):
+    mosq.start()
+    cfg = make_cfg(tmp_path, mosq.port)
+    status_topic = f"exteros/v1/{DEVICE}/status"
+    child = spawn_emitter(cfg, 0)
+
+    def state() -> dict[str, Any]:
+        return retained(mosq.port, status_topic) or {}
+
+    try:
+        assert wait_until(lambda: state().get("state") == "online")
+        first = state()["at"]
+        mosq.stop(kill=True)
+        time.sleep(0.01)
+        mosq.start()
+        # Re-published after the reconnect, with a new time.
+        assert wait_until(lambda: state().get("state") == "online" and state()["at"] != first)
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+        assert wait_until(
+            lambda: (retained(mosq.port, status_topic) or {}).get("state") == "offline"
+        ), "the will did not set offline"
+    finally:
+        child.kill()
+
+
+EMITTER = textwrap.dedent(
+    """
+    import json, sys, time
+    sys.path.insert(0, sys.argv[3])
+    from edge.config import EdgeConfig
+    from edge.outputs.mqtt import MqttOutput
+    from tests.edge.test_mqtt import ev
+    cfg = EdgeConfig(**json.loads(sys.argv[1]))
+    out = MqttOutput(cfg, version="t")
+    for i in range(int(sys.argv[2])):
+        out.emit(ev(i))
+    print("committed", flush=True)
+    time.sleep(120)
+    """
+)
+
+
+def spawn_emitter(cfg: EdgeConfig, n: int) -> subprocess.Popen:
+    child = subprocess.Popen(
+        [sys.executable, "-c", EMITTER, cfg.model_dump_json(), str(n), str(ROOT)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    line = child.stdout.readline()
+    assert line.strip() == "committed", line
+    return child
+
+
+def test_sigkill_while_broker_down_then_flush(mosq, tmp_path, capsys):
+    sub = seed_session(mosq, "sub-flush")
+    cfg = make_cfg(tmp_path, mosq.port)
+    n = 300
+    child = spawn_emitter(cfg, n)
+    child.send_signal(signal.SIGKILL)
+    child.wait(10)
+
+    assert status_command(cfg) == 0
+    out = capsys.readouterr().out
+    assert f"depth:   {n} undelivered" in out
+    assert "event time 2020-01-01T09:00:00.000Z" in out
+
+    # Broker still down: flush times out, keeps the rows and says why.
+    assert flush_command(cfg, timeout_s=1.0) == 1
+    err = capsys.readouterr().err
+    assert f"{n} message(s) kept" in err and "refused the TCP connection" in err
+
+    mosq.start()
+    assert flush_command(cfg, timeout_s=20) == 0
+    assert "outbox empty" in capsys.readouterr().out
+    assert sub.wait_ids(ids(n)) == set()
+    assert status_command(cfg) == 0
+    assert "depth:   0 undelivered" in capsys.readouterr().out
+    sub.close()
+
+
+def test_outbox_full_drops_oldest_and_reports_it(mosq, tmp_path, caplog):
+    sub = seed_session(mosq, "sub-full", topics=("exteros/v1/+/events", "exteros/v1/+/heartbeat"))
+    cfg = make_cfg(tmp_path, mosq.port, outbox={"max_rows": 10})
+    out = MqttOutput(cfg, version="t")
+    with caplog.at_level(logging.WARNING):
+        for i in range(25):
+            out.emit(ev(i))
+    assert out.depth() == 10 and out.dropped == 15
+    assert any("outbox full" in r.getMessage() for r in caplog.records)
+    mosq.start()
+    assert wait_until(lambda: out.connected)
+    hb = Heartbeat(
+        at=datetime.now(UTC),
+        uptime_s=1.0,
+        locations=["loc-1"],
+        cameras={"cam-1": CameraHealth(fps=8.0, connected=True, last_frame_at=datetime.now(UTC))},
+    )
+    out.heartbeat(hb)
+    assert out.close(drain_timeout_s=20) is True
+    assert sub.wait_ids(ids(25, start=15)) == set()
+    assert not (sub.event_ids() & ids(15))
+    assert wait_until(lambda: any(t.endswith("/heartbeat") for t, _, _ in sub.messages))
+    beat = next(p for t, p, _ in sub.messages if t.endswith("/heartbeat"))
+    assert beat["outbox_dropped"] == 15
+    assert beat["cameras"]["cam-1"]["fps"] == 8.0 and beat["version"] == "t"
+    sub.close()
+
+
+def test_ack_before_publish_returns(mosq, tmp_path):
+    """paho may run on_publish before publish() returns: the row must still be matched."""
+    mosq.start()
+    sub = Collector(mosq.port, "sub-early")
+    sub.wait_subscribed()
+    out = MqttOutput(make_cfg(tmp_path, mosq.port), version="t")
+    assert wait_until(lambda: out.connected)
+    real_publish = out._client.publish
+    early = []
+
+    def publish_then_ack(topic, payload=None, qos=0, retain=False, properties=None):
+        info = real_publish(topic, payload, qos=qos, retain=retain, properties=properties)
+        if qos == 1 and "/events" in topic and info.mid % 2 == 0:
+            # Deliver the ack inside publish(), as paho's network thread can.
+            out._on_publish(out._client, None, info.mid, ReasonCode(PacketTypes.PUBACK), None)
+            early.append(info.mid)
+        return info
+
+    out._client.publish = publish_then_ack
+    for i in range(100):
+        out.emit(ev(i))
+    assert out.close(drain_timeout_s=20) is True
+    assert len(early) >= 40
+    assert sub.wait_ids(ids(100)) == set()
+    sub.close()
+
+
+def test_drain_rate_bounds_the_backlog(mosq, tmp_path):
+    sub = seed_session(mosq, "sub-rate")
+    cfg = make_cfg(tmp_path, mosq.port, outbox={"drain_rate": 40.0, "max_inflight": 5})
+    out = MqttOutput(cfg, version="t")
+    for i in range(60):
+        out.emit(ev(i))
+    mosq.start()
+    assert wait_until(lambda: out.connected)
+    t = time.monotonic()
+    assert out.wait_drained(20)
+    took = time.monotonic() - t
+    # 60 messages, a burst of 5, then 40/s: about 1.4 s.
+    assert took >= 1.0, took
+    assert out.close(5)
+    assert sub.wait_ids(ids(60)) == set()
+    sub.close()
+
+
+def test_close_timeout_keeps_rows_and_second_user_is_refused(tmp_path):
+    cfg = make_cfg(tmp_path, 1)  # nothing listens on port 1
+    out = MqttOutput(cfg, version="t")
+    for i in range(5):
+        out.emit(ev(i))
+    with pytest.raises(OutboxBusyError):
+        MqttOutput(cfg, version="t")
+    t = time.monotonic()
+    assert out.close(drain_timeout_s=0.5) is False
+    assert time.monotonic() - t < 8
+    assert out.close() is False  # idempotent
+    again = MqttOutput(cfg, version="t")  # the lock is released on close
+    assert again.depth() == 5
+    assert again.close(0) is False
+    assert outbox_path(cfg.state_dir).exists()
