@@ -181,6 +181,7 @@ class IngestWorker:
                     sd_notify(f"STATUS=events {self.stats['events']} dead {self.stats['dead']}")
         finally:
             sd_notify("STOPPING=1")
+            log.info("stopping; ingested: %s", self.stats)
             # Messages still queued stay unacknowledged: the broker keeps them in our session.
             self.client.disconnect()
             self.client.loop_stop()

@@ -52,7 +52,8 @@ def pg_user() -> str:
         user = _try_users()
     if user is None:
         pytest.fail(
-            f"PostgreSQL is not reachable at {PG_HOST}:5432 database {PG_DB!r} (users postgres/root)"
+            f"PostgreSQL is not reachable at {PG_HOST}:5432 database {PG_DB!r} "
+            "(users postgres/root)"
         )
     _pg_user = user
     return user

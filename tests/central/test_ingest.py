@@ -1,0 +1,239 @@
+"""The MQTT ingest worker against a real Mosquitto: dead letters, a SIGKILL, two workers."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from fastapi.testclient import TestClient
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import func, select
+
+from central.admin import add_device, add_location, create_key
+from central.api import create_app
+from central.ingest import IngestWorker, MqttOptions
+from central.models import DeadLetter, EventRow
+from central.store import dump_json
+from exteros.contract import topic
+from tests.central import scenario as sc
+from tests.central.conftest import PgSchema
+from tests.support.broker import Mosquitto
+
+# Unlimited queue per offline session: a killed worker's backlog must not be dropped.
+BROKER_CONF = "max_queued_messages 0\n"
+
+
+@pytest.fixture
+def mosq(tmp_path):
+    with Mosquitto(tmp_path / "broker", extra_conf=BROKER_CONF) as b:
+        yield b
+
+
+def counts(engine) -> tuple[int, int]:  # noqa: ANN001
+    with engine.connect() as c:
+        ev = c.execute(select(func.count()).select_from(EventRow)).scalar_one()
+        dead = c.execute(select(func.count()).select_from(DeadLetter)).scalar_one()
+    return ev, dead
+
+
+def wait_for(pred, timeout_s: float = 60, what: str = "condition"):  # noqa: ANN001
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        got = pred()
+        if got:
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def publish_all(port: int, messages: list[tuple[str, bytes]], qos: int = 1) -> None:
+    """Publish and wait until the broker acknowledged every message."""
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{time.monotonic_ns()}")
+    c.max_inflight_messages_set(200)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    try:
+        infos = [c.publish(t, p, qos=qos) for t, p in messages]
+        for info in infos:
+            info.wait_for_publish(30)
+            assert info.is_published()
+    finally:
+        c.disconnect()
+        c.loop_stop()
+
+
+def event_messages(n: int, offset: int = 0) -> list[tuple[str, bytes]]:
+    from datetime import UTC, datetime, timedelta
+
+    t0 = datetime(2020, 1, 1, 14, 0, tzinfo=UTC)
+    return [
+        (
+            topic(sc.DEVICE, "events"),
+            dump_json(sc.make_event("impression", t0 + timedelta(seconds=i), i).to_payload()),
+        )
+        for i in range(offset, offset + n)
+    ]
+
+
+def setup_company(engine) -> str:  # noqa: ANN001
+    add_location(engine, sc.LOCATION, "acme", sc.TZ)
+    add_device(engine, sc.DEVICE, "acme")
+    key, _ = create_key(engine, "acme")
+    return key
+
+
+class WorkerProc:
+    """``exteros-central ingest`` as a real subprocess, its log in a file."""
+
+    def __init__(self, db_url: str, port: int, client_id: str, log: Path) -> None:
+        self.log = log
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "central",
+                "--db",
+                db_url,
+                "ingest",
+                "--mqtt-port",
+                str(port),
+                "--client-id",
+                client_id,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("a"),
+        )
+
+    def wait_connected(self, n: int = 1) -> None:
+        wait_for(lambda: self.log.read_text().count("connected to") >= n, 30, "worker connect")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def test_malformed_stream_is_dead_lettered_and_worker_survives(engine, mosq):
+    setup_company(engine)
+    worker = IngestWorker(engine, MqttOptions(port=mosq.port, client_id="ingest-malformed"))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(worker.connected.is_set, 15, "connect")
+        time.sleep(0.3)  # let the SUBACK land
+        bad = [
+            b"not json",
+            b"{",
+            b"[]",
+            b"\xff\x00\xfe",
+            b'{"schema": "exteros.event/1"}',
+            json.dumps({"hello": "world"}).encode(),
+        ]
+        good = event_messages(100)
+        stream: list[tuple[str, bytes]] = []
+        for i in range(300):
+            stream.append((topic(sc.DEVICE, "events"), bad[i % len(bad)]))
+            if i % 3 == 0:
+                stream.append(good[i // 3])
+        stream.append((topic("edge-stranger", "events"), good[0][1]))
+        publish_all(mosq.port, stream)
+        wait_for(lambda: counts(engine) == (100, 301), 60, "all messages stored")
+        assert thread.is_alive()
+        # And it keeps ingesting afterwards.
+        publish_all(mosq.port, event_messages(5, offset=1000))
+        wait_for(lambda: counts(engine) == (105, 301), 30, "later messages")
+    finally:
+        worker.stop()
+        thread.join(10)
+
+
+def test_worker_killed_mid_stream_loses_nothing_and_counts_nothing_twice(tmp_path, mosq):
+    pg = PgSchema()
+    try:
+        from central.db import make_engine, migrate
+
+        engine = make_engine(pg.url)
+        migrate(engine)
+        setup_company(engine)
+        log = tmp_path / "worker.log"
+        w = WorkerProc(pg.url, mosq.port, "ingest-kill", log)
+        w.wait_connected()
+        time.sleep(0.3)
+        n = 6000
+        msgs = event_messages(n)
+        pub = threading.Thread(target=publish_all, args=(mosq.port, msgs + msgs[:500]))
+        pub.start()
+        wait_for(lambda: counts(engine)[0] >= 500, 60, "first events")
+        w.stop(signal.SIGKILL)
+        at_kill = counts(engine)[0]
+        assert at_kill < n, "the worker finished before it could be killed"
+        w2 = WorkerProc(pg.url, mosq.port, "ingest-kill", log)
+        pub.join(60)
+        wait_for(lambda: counts(engine)[0] >= n, 90, "all events after restart")
+        time.sleep(0.5)
+        assert counts(engine) == (n, 0)
+        with engine.connect() as c:
+            distinct = c.execute(select(func.count(func.distinct(EventRow.event_id)))).scalar_one()
+        assert distinct == n
+        w2.stop()
+        assert w2.proc.returncode == 0
+        engine.dispose()
+    finally:
+        pg.drop()
+
+
+def test_two_workers_end_to_end_reproduce_the_published_example(tmp_path, mosq):
+    from central.db import make_engine, migrate
+
+    url = f"sqlite:///{tmp_path}/two.db"
+    engine = make_engine(url)
+    migrate(engine)
+    key = setup_company(engine)
+    w1 = WorkerProc(url, mosq.port, "ingest-a", tmp_path / "a.log")
+    w2 = WorkerProc(url, mosq.port, "ingest-b", tmp_path / "b.log")
+    try:
+        w1.wait_connected()
+        w2.wait_connected()
+        time.sleep(0.3)
+        day = sc.published_day()
+        msgs = [
+            (
+                topic(m.device_id, "events" if m.schema_ == "exteros.event/1" else "visits"),
+                dump_json(m.to_payload()),
+            )
+            for m in day
+        ]
+        n_events = sum(1 for m in day if m.schema_ == "exteros.event/1")
+        publish_all(mosq.port, msgs)
+        wait_for(lambda: counts(engine)[0] == n_events, 90, "all events")
+    finally:
+        w1.stop()
+        w2.stop()
+    assert counts(engine) == (n_events, 0)
+    # Both workers took a share of the stream.
+    for log in ("a.log", "b.log"):
+        text = (tmp_path / log).read_text()
+        assert "stopping; ingested:" in text
+        taken = int(text.split("stopping; ingested: {'events': ")[1].split(",")[0])
+        assert taken > 0, text
+    client = TestClient(create_app(engine))
+    for kind, path in [
+        ("impression", "impression-counts"),
+        ("discovery", "discovery-counts"),
+        ("engagement", "engadgment-counts"),
+        ("interaction", "interaction-counts"),
+    ]:
+        r = client.get(f"/v1/traffic/{path}/{sc.LOCATION}/{sc.DAY}", headers={"Authorization": key})
+        assert r.json() == sc.PUBLISHED[kind]
+    engine.dispose()

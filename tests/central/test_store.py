@@ -1,0 +1,154 @@
+"""The ingest write path (shared by the MQTT worker): validation, dead letters, idempotency."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from central.admin import add_device, add_location
+from central.models import DeadLetter, Device, EventRow, HeartbeatRow, Location, VisitRow
+from central.store import Ingestor, Message, dump_json
+from exteros.contract import topic
+from tests.central import scenario as sc
+
+T0 = datetime(2020, 1, 1, 14, 0, tzinfo=UTC)
+
+
+def count(engine, table) -> int:  # noqa: ANN001
+    with engine.connect() as c:
+        return c.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def ev_msg(seq=1, loc=sc.LOCATION, dev=sc.DEVICE, **override):  # noqa: ANN001
+    """A valid event payload on ``dev``'s topic, with raw fields overridden."""
+    payload = sc.make_event("impression", T0, seq, loc, dev).to_payload()
+    payload.update(override)
+    return Message(topic(dev, "events"), dump_json(payload))
+
+
+@pytest.fixture
+def ing(engine):
+    add_location(engine, sc.LOCATION, "acme", sc.TZ)
+    add_location(engine, "rival-store", "rival", "UTC")
+    add_device(engine, sc.DEVICE, "acme")
+    add_device(engine, "edge-rival", "rival")
+    return Ingestor(engine)
+
+
+def test_valid_events_are_stored_once(ing, engine):
+    msgs = [ev_msg(seq=i) for i in range(10)]
+    assert ing.process(msgs).events == 10
+    assert ing.process(msgs + msgs).dead == 0  # redelivery and duplicates in one batch
+    assert count(engine, EventRow) == 10
+
+
+BAD = [
+    (b"not json", "not JSON"),
+    (b"", "not JSON"),
+    (b"[1, 2]", "invalid payload"),
+    (b'{"schema": "exteros.event/1"}', "invalid payload"),
+    (b"\xff\xfe", "not JSON"),
+    (json.dumps({"x": "\u0000"}).encode(), "NUL"),
+]
+
+
+@pytest.mark.parametrize(("payload", "reason"), BAD)
+def test_bad_payloads_are_dead_lettered_with_a_reason(ing, engine, payload, reason):
+    res = ing.process([Message(topic(sc.DEVICE, "events"), payload), ev_msg()])
+    assert res.events == 1 and res.dead == 1
+    with engine.connect() as c:
+        (got,) = c.execute(select(DeadLetter.reason)).scalars()
+    assert reason in got
+
+
+@pytest.mark.parametrize(
+    ("msg", "reason"),
+    [
+        (ev_msg(kind="purchase"), "kind"),
+        (ev_msg(location="Bad Name"), "location"),
+        (ev_msg(confidence=2), "confidence"),
+        (ev_msg(extra_field=1), "extra_field"),
+        (ev_msg(visit_started_at="2020-01-01T00:00:00"), "visit_started_at"),
+        (ev_msg(dev="edge-unknown"), "unknown device"),
+        (ev_msg(device_id="edge-rival"), "does not match"),
+        (ev_msg(loc="rival-store"), "another company"),
+        (Message("exteros/v1/edge-madison-01/other", b"{}"), "unknown topic kind"),
+        (Message("elsewhere/x", b"{}"), "not an Exteros topic"),
+        (Message(topic(sc.DEVICE, "heartbeat"), b'{"at": 5}'), "invalid payload"),
+        (Message(topic(sc.DEVICE, "visits"), b"{}"), "invalid payload"),
+    ],
+)
+def test_wrong_schema_unknown_device_and_foreign_location(ing, engine, msg, reason):
+    res = ing.process([msg, ev_msg(seq=99)])
+    assert res.dead == 1, res.reasons
+    assert reason in res.reasons[0]
+    assert count(engine, DeadLetter) == 1
+    assert count(engine, EventRow) == 1
+
+
+def test_new_location_is_created_under_the_devices_company(ing, engine):
+    res = ing.process(
+        [ev_msg(loc="5th-ave-popup"), ev_msg(seq=2, loc=f"{sc.LOCATION}.denim-table")]
+    )
+    assert res.events == 2 and res.dead == 0
+    with engine.connect() as c:
+        rows = {
+            r.name: r
+            for r in c.execute(
+                select(
+                    Location.name,
+                    Location.company_id,
+                    Location.parent_id,
+                    Location.type,
+                    Location.timezone,
+                )
+            )
+        }
+    store = rows[sc.LOCATION]
+    assert rows["5th-ave-popup"].company_id == store.company_id
+    assert rows["5th-ave-popup"].timezone == "UTC"  # the company default
+    zone = rows[f"{sc.LOCATION}.denim-table"]
+    assert zone.type == "zone" and zone.timezone == sc.TZ
+    with engine.connect() as c:
+        pid = c.execute(select(Location.id).where(Location.name == sc.LOCATION)).scalar_one()
+    assert zone.parent_id == pid
+
+
+def test_visits_heartbeats_and_status(ing, engine):
+    day = sc.published_day()[:5]
+    msgs = [
+        Message(
+            topic(m.device_id, "events" if m.schema_.startswith("exteros.event") else "visits"),
+            dump_json(m.to_payload()),
+        )
+        for m in day
+    ]
+    hb = {
+        "at": "2021-05-30T09:30:10.500Z",
+        "uptime_s": 5,
+        "locations": [sc.LOCATION, "rival-store"],
+        "cameras": {"cam-entrance": {"fps": 10, "connected": True}},
+        "outbox_depth": 0,
+    }
+    status = {"state": "online", "at": "2021-05-30T09:00:00.000Z", "version": "0.1.0"}
+    msgs += [
+        Message(topic(sc.DEVICE, "heartbeat"), dump_json(hb)),
+        Message(topic(sc.DEVICE, "status"), dump_json(status)),
+        Message(topic(sc.DEVICE, "status"), b""),  # a cleared retained message
+    ]
+    res = ing.process(msgs)
+    assert res.dead == 0 and res.heartbeats == 1 and res.statuses == 1 and res.visits >= 1
+    ing.process(msgs)
+    assert count(engine, VisitRow) == res.visits
+    assert count(engine, HeartbeatRow) == 2
+    with engine.connect() as c:
+        last = dict(c.execute(select(Location.name, Location.last_update_ms)).all())
+        state = c.execute(select(Device.state).where(Device.id == sc.DEVICE)).scalar_one()
+    assert last[sc.LOCATION] == int(
+        datetime(2021, 5, 30, 9, 30, 10, 500000, UTC).timestamp() * 1000
+    )
+    assert last["rival-store"] is None  # a heartbeat cannot vouch for another company
+    assert state == "online"
