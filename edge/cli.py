@@ -78,9 +78,13 @@ def _outputs(cfg: EdgeConfig, events_out: str | None, mqtt: bool) -> list:
         except OSError as exc:
             raise CliError(f"cannot write --events-out {events_out}: {exc.strerror}") from None
     if mqtt and cfg.mqtt.enabled:
-        from edge.outputs.mqtt import MqttOutput
+        from edge.outputs.mqtt import MqttOutput, MqttSetupError
 
-        outputs.append(MqttOutput(cfg, version=__version__))
+        try:
+            outputs.append(MqttOutput(cfg, version=__version__))
+        except MqttSetupError as exc:
+            _close_outputs(outputs, 0)
+            raise CliError(str(exc)) from None
     return outputs
 
 
@@ -119,7 +123,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     delivered = False
     try:
         report = replay(video, cfg, start, outputs, camera_id=args.camera,
-                        annotate=args.annotate, progress=None if not args.quiet else False)  # fmt: skip
+                        annotate=args.annotate, progress=False if args.quiet else None)  # fmt: skip
     finally:
         delivered = _close_outputs(outputs, args.drain_timeout)
     print_table(report)

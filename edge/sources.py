@@ -96,22 +96,44 @@ class VideoFileSource:
         self.fps = fps or probed_fps
 
     def frames(self, stride: int = 1) -> Iterator[Frame]:
+        """Every ``stride``-th frame, timed by the file's own frame times (PTS).
+
+        Constant-rate files give index / fps; a file with a gap (a stalled camera
+        recorded with real timestamps) keeps its gap. Where the container has no
+        usable times, index / fps is used.
+        """
         cap = cv2.VideoCapture(str(self.path))
         if not cap.isOpened():
             raise SourceError(f"cannot open video: {self.path}")
         try:
             index = 0
+            pts0: float | None = None
+            last_t, last_index = -1.0, 0
             while True:
                 if index % stride == 0:
                     ok, img = cap.read()
                     if not ok:
                         break
-                    yield Frame(img, index, index / self.fps)
+                    t = self._time(cap.get(cv2.CAP_PROP_POS_MSEC), pts0, index, last_t, last_index)
+                    if pts0 is None:
+                        pts0 = cap.get(cv2.CAP_PROP_POS_MSEC)
+                        t = 0.0
+                    last_t, last_index = t, index
+                    yield Frame(img, index, t)
                 elif not cap.grab():  # decode without the colour conversion
                     break
                 index += 1
         finally:
             cap.release()
+
+    def _time(self, pts_ms: float, pts0: float | None, index: int, last_t: float,
+              last_index: int) -> float:  # fmt: skip
+        by_index = last_t + (index - last_index) / self.fps
+        if pts0 is None or pts_ms != pts_ms:
+            return by_index
+        t = (pts_ms - pts0) / 1000.0
+        # times must advance; a container without real times falls back to index / fps
+        return t if t > last_t else by_index
 
     def close(self) -> None:
         pass
