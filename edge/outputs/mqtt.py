@@ -83,7 +83,7 @@ def describe_connect_error(exc: BaseException | None, cfg: EdgeConfig) -> str:
     if isinstance(exc, ssl.SSLCertVerificationError):
         ca = mq.tls.ca_file if mq.tls else None
         return (
-            f"TLS failure connecting to {where}: broker certificate verification failed "
+            f"TLS failure connecting to {where}: certificate verify failed "
             f"({exc.verify_message}); check that mqtt.tls.ca_file ({ca}) holds the CA that "
             f"signed the broker's certificate and that the certificate names host {mq.host!r}"
         )
