@@ -102,24 +102,22 @@ def _base_image(args: argparse.Namespace, cam: CameraConfig) -> np.ndarray:
 
 def _people(args: argparse.Namespace, cam: CameraConfig, overlay: Overlay, w: int, h: int):
     from calibration.people import track_feet
-    from edge.modelzoo import ModelError, resolve_weights
+    from edge.modelzoo import ModelError
 
-    cfg = load_config(args.config)
+    model = load_config(args.config).model
+    if args.weights:
+        model = model.model_copy(update={"weights": args.weights})
     try:
-        weights = resolve_weights(args.weights or cfg.model.weights)
+        sightings, (vw, vh) = track_feet(args.video, model, every=args.every)
     except ModelError as exc:
         raise UsageError(str(exc)) from None
-    sightings, (vw, vh) = track_feet(
-        args.video, weights, every=args.every, conf=cfg.model.conf, device=cfg.model.device
-    )
     # Feet points are in video pixels; the picture may be a snapshot of another size.
     sx, sy = w / vw, h / vh
     pts = np.asarray([(s.x * sx, s.y * sy) for s in sightings], dtype=np.float64).reshape(-1, 2)
     overlay.heat_points = pts
     tracks: dict[int, list[tuple[float, float, float]]] = {}
     for s, (x, y) in zip(sightings, pts, strict=True):
-        if s.track_id is not None:
-            tracks.setdefault(s.track_id, []).append((s.t, x, y))
+        tracks.setdefault(s.track_id, []).append((s.t, x, y))
     counts = {}
     for zone in cam.zones:
         poly = PixelPolygon(zone.polygon, w, h)
@@ -129,7 +127,7 @@ def _people(args: argparse.Namespace, cam: CameraConfig, overlay: Overlay, w: in
     overlay.people_counts = counts
     overlay.notes.append(
         f"heatmap: {len(pts)} feet points, {len(tracks)} tracked people in {args.video.name}"
-        f" (every {args.every}. frame)"
+        f" (detector on 1 of every {args.every} frames)"
     )
     hp = groundplane.homography(cam, w, h)
     if hp is not None:

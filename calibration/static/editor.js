@@ -522,6 +522,7 @@ async function save() {
     };
   }
   $("save").disabled = true;
+  message("info", "Saving…");
   try {
     const r = await fetch("/api/save", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     const data = await r.json();
