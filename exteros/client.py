@@ -1,0 +1,211 @@
+"""Python client for the Exteros REST API.
+
+    import exteros
+    api = exteros.authorize("YOUR_API_KEY", base_url="http://127.0.0.1:8000")
+    api.impression_counts("madison-ave-store", "2020-01-01")
+    # [Count(hr=9, min=None, date=None, count=100, kind='impression'), ...]
+
+Every method maps to one endpoint and takes its query parameters. HTTP errors
+raise ``ExterosError`` carrying the API's status and message.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Literal
+from urllib.parse import quote
+
+import httpx
+
+DEFAULT_BASE_URL = "https://api.exteros.com"
+Interval = Literal["hour", "15min", "day"]
+_PLURAL = {
+    "impression": "impressions",
+    "discovery": "discoveries",
+    "engagement": "engagements",
+    "interaction": "interactions",
+}
+_PATH = {
+    "impression": "impression-counts",
+    "discovery": "discovery-counts",
+    "engagement": "engagement-counts",
+    "interaction": "interaction-counts",
+}
+
+
+class ExterosError(Exception):
+    """An error answer from the API (or no answer at all: status 0)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}" if status else message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Count:
+    """One bucket: ``hr`` (and ``min`` for 15min) or ``date`` for a day, and its count."""
+
+    kind: str
+    count: int
+    hr: int | None = None
+    min: int | None = None
+    date: date | None = None
+
+
+@dataclass(frozen=True)
+class Location:
+    """A location; the fields other than ``name`` are filled with ``info=True``."""
+
+    name: str
+    company: str | None = None
+    parent: str | None = None
+    children: list[str] = field(default_factory=list)
+    type: str | None = None
+    timezone: str | None = None
+
+
+class Client:
+    """A session with the API for one key. Use as a context manager or call ``close``."""
+
+    def __init__(
+        self,
+        key: str,
+        base_url: str | None = None,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        base = base_url or os.environ.get("EXTEROS_API_URL") or DEFAULT_BASE_URL
+        self._http = httpx.Client(
+            base_url=base.rstrip("/"),
+            headers={"Authorization": key, "User-Agent": "exteros-python"},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _get(self, path: str, params: dict | None = None) -> list:
+        try:
+            resp = self._http.get(path, params=params)
+        except httpx.HTTPError as exc:
+            raise ExterosError(0, f"cannot reach the Exteros API: {exc}") from exc
+        if resp.status_code >= 400:
+            try:
+                message = resp.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = resp.text[:200] or resp.reason_phrase
+            raise ExterosError(resp.status_code, message)
+        return resp.json()
+
+    def counts(
+        self,
+        kind: str,
+        location: str,
+        day: date | str,
+        *,
+        interval: Interval = "hour",
+        hour: int | str = "all",
+    ) -> list[Count]:
+        """Counts of ``kind`` (impression, discovery, engagement, interaction) for a local day."""
+        if kind not in _PATH:
+            raise ValueError(f"kind must be one of {', '.join(_PATH)}")
+        day_s = day.isoformat() if isinstance(day, date) else str(day)
+        items = self._get(
+            f"/v1/traffic/{_PATH[kind]}/{quote(location, safe='')}/{quote(day_s, safe='')}",
+            {"interval": interval, "hour": str(hour)},
+        )
+        key = _PLURAL[kind]
+        return [
+            Count(
+                kind=kind,
+                count=item[key],
+                hr=item.get("hr"),
+                min=item.get("min"),
+                date=date.fromisoformat(item["date"]) if "date" in item else None,
+            )
+            for item in items
+        ]
+
+    def impression_counts(
+        self,
+        location: str,
+        day: date | str,
+        *,
+        interval: Interval = "hour",
+        hour: int | str = "all",
+    ) -> list[Count]:
+        """People passing by the location."""
+        return self.counts("impression", location, day, interval=interval, hour=hour)
+
+    def discovery_counts(
+        self,
+        location: str,
+        day: date | str,
+        *,
+        interval: Interval = "hour",
+        hour: int | str = "all",
+    ) -> list[Count]:
+        """People spending at least 3 seconds at the location."""
+        return self.counts("discovery", location, day, interval=interval, hour=hour)
+
+    def engagement_counts(
+        self,
+        location: str,
+        day: date | str,
+        *,
+        interval: Interval = "hour",
+        hour: int | str = "all",
+    ) -> list[Count]:
+        """People spending at least 10 seconds at the location."""
+        return self.counts("engagement", location, day, interval=interval, hour=hour)
+
+    def interaction_counts(
+        self,
+        location: str,
+        day: date | str,
+        *,
+        interval: Interval = "hour",
+        hour: int | str = "all",
+    ) -> list[Count]:
+        """People touching or picking up a product at the location."""
+        return self.counts("interaction", location, day, interval=interval, hour=hour)
+
+    def locations(self, *, info: bool = False) -> list[Location]:
+        items = self._get("/v1/locations", {"info": "true" if info else "false"})
+        return [
+            Location(
+                name=i["location-name"],
+                company=i.get("company"),
+                parent=i.get("parent"),
+                children=list(i.get("children") or []),
+                type=i.get("type"),
+                timezone=i.get("timezone"),
+            )
+            for i in items
+        ]
+
+    def last_update(self, location: str) -> datetime | None:
+        """When the store last heard about the location; None if never."""
+        items = self._get(f"/v1/locations/last-update/{quote(location, safe='')}")
+        if not items:
+            return None
+        value = items[0]["last-update"].replace("Z", "+00:00")
+        return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def authorize(key: str, base_url: str | None = None, **kwargs: object) -> Client:
+    """A client for ``key``. ``base_url`` defaults to $EXTEROS_API_URL or the hosted API."""
+    if not key or not isinstance(key, str):
+        raise ValueError("an API key is required")
+    return Client(key, base_url, **kwargs)
