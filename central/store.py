@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
@@ -93,10 +93,36 @@ def visit_row(v: VisitSummary, location_id: int, received_ms: int) -> dict:
     }
 
 
+_EVENT_COLS = (
+    ("event_id", "text"),
+    ("kind", "text"),
+    ("location_id", "integer"),
+    ("device_id", "text"),
+    ("camera_id", "text"),
+    ("visit_id", "text"),
+    ("visit_started_ms", "bigint"),
+    ("occurred_ms", "bigint"),
+    ("dwell_s", "float8"),
+    ("confidence", "float8"),
+    ("received_ms", "bigint"),
+)
+# PostgreSQL: one statement and one round trip per batch, one array per column. That
+# is several times cheaper than executemany, which sends one (pipelined) INSERT per row.
+_PG_EVENTS_UNNEST = text(
+    f"INSERT INTO events ({', '.join(c for c, _ in _EVENT_COLS)}) "
+    f"SELECT * FROM unnest({', '.join(f'CAST(:{c} AS {t}[])' for c, t in _EVENT_COLS)}) "
+    "ON CONFLICT (event_id) DO NOTHING"
+)
+
+
 def insert_events(conn: Connection, rows: Sequence[dict]) -> None:
-    if rows:
-        stmt = _insert(conn, EventRow.__table__).on_conflict_do_nothing(index_elements=["event_id"])
-        conn.execute(stmt, list(rows))
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(_PG_EVENTS_UNNEST, {c: [r[c] for r in rows] for c, _ in _EVENT_COLS})
+        return
+    stmt = _insert(conn, EventRow.__table__).on_conflict_do_nothing(index_elements=["event_id"])
+    conn.execute(stmt, list(rows))
 
 
 def insert_visits(conn: Connection, rows: Sequence[dict]) -> None:
