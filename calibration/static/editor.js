@@ -139,7 +139,7 @@ function selectCamera(i) {
 function fit() {
   const c = camera();
   if (!c.width) return;
-  const maxW = $("canvas-wrap").clientWidth || c.width;
+  const maxW = $("view").clientWidth || c.width;
   const maxH = Math.max(window.innerHeight - 150, 240);
   const scale = Math.min(maxW / c.width, maxH / c.height);
   canvas.width = Math.round(c.width * scale);
@@ -175,6 +175,8 @@ function vertex(p, fill, r) {
 function labelAt(text, x, y, col) {
   ctx.font = "600 13px system-ui, sans-serif";
   const w = ctx.measureText(text).width + 10;
+  x = Math.max(Math.min(x, canvas.width - w), 0);
+  y = Math.max(Math.min(y, canvas.height - 20), 0);
   ctx.fillStyle = "rgba(0,0,0,.65)";
   ctx.fillRect(x, y, w, 20);
   ctx.strokeStyle = col;
@@ -209,8 +211,7 @@ function redraw() {
     const xs = z.polygon.map((p) => px(p)[0]), ys = z.polygon.map((p) => px(p)[1]);
     const m2 = areaM2(z.polygon, c.homography);
     const name = z.location || "(unnamed)";
-    labelAt(m2 === null ? name : `${name} · ${m2.toFixed(1)} m²`,
-      Math.min(Math.max(Math.min(...xs) + 4, 0), canvas.width - 120), Math.max(Math.min(...ys) + 4, 0), col);
+    labelAt(m2 === null ? name : `${name} · ${m2.toFixed(1)} m²`, Math.min(...xs) + 4, Math.min(...ys) + 4, col);
     const all = [z.polygon, ...z.product_areas];
     all.forEach((pts) => pts.forEach((p) => vertex(p, col, sel && sel.zone === i ? 5 : 3.5)));
   });
@@ -221,7 +222,8 @@ function redraw() {
       ctx.beginPath(); ctx.moveTo(x - 6, y); ctx.lineTo(x + 6, y); ctx.moveTo(x, y - 6); ctx.lineTo(x, y + 6); ctx.stroke();
       ctx.font = "11px system-ui, sans-serif"; ctx.fillStyle = "#fff";
       const f = c.ground_plane.floor_m[k];
-      ctx.fillText(`(${f[0]}, ${f[1]}) m`, x + 7, y - 5);
+      const t = `(${f[0]}, ${f[1]}) m`, tw = ctx.measureText(t).width;
+      ctx.fillText(t, x + 7 + tw > canvas.width ? x - 7 - tw : x + 7, y < 14 ? y + 16 : y - 5);
     });
   }
   if (draw) {
@@ -285,19 +287,25 @@ function renderSide() {
       a.textContent = `floor area ${m2.toFixed(2)} m²`;
       div.appendChild(a);
     }
+    const thHead = document.createElement("div");
+    thHead.className = "small muted";
+    thHead.textContent = "thresholds (seconds)";
+    div.appendChild(thHead);
     const th = document.createElement("div");
     th.className = "thresholds";
     for (const name of THRESHOLDS) {
       const lab = document.createElement("label");
-      lab.textContent = name.replace(/_s$/, "").replace("_", " ") + " (s)";
+      lab.textContent = name.replace(/_s$/, "").replace("_", " ");
       lab.title = S.descriptions[name];
       const inp = document.createElement("input");
       inp.type = "number"; inp.step = "0.1"; inp.min = "0";
       inp.value = z[name];
       inp.dataset.field = name;
       inp.title = S.descriptions[name];
+      inp.setAttribute("aria-label", `${name} of zone ${i + 1}`);
       inp.addEventListener("input", () => { z[name] = inp.value === "" ? null : Number(inp.value); setDirty(); });
-      th.append(lab, inp);
+      lab.appendChild(inp);
+      th.append(lab);
     }
     div.appendChild(th);
     const areas = document.createElement("div");
