@@ -22,7 +22,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 
 from central.models import Company, DeadLetter, Device, EventRow, HeartbeatRow, Location, VisitRow
 from central.timeutil import now_ms, to_ms
-from exteros.contract import DeviceStatus, Event, Heartbeat, VisitSummary, split_topic
+from exteros.contract import (
+    KIND_ORDER,
+    DeviceStatus,
+    Event,
+    Heartbeat,
+    VisitSummary,
+    split_topic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +95,7 @@ def visit_row(v: VisitSummary, location_id: int, received_ms: int) -> dict:
         "started_ms": to_ms(v.started_at),
         "ended_ms": to_ms(v.ended_at),
         "dwell_s": v.dwell_s,
-        "kinds": ",".join(k.value for k in v.kinds),
+        "kinds": ",".join(k.value for k in KIND_ORDER if k in v.kinds),
         "received_ms": received_ms,
     }
 
@@ -263,11 +270,16 @@ class Ingestor:
             return self._process(messages)
         except (OperationalError, InterfaceError):
             raise  # the store is unreachable: the caller retries and does not acknowledge
-        except (IntegrityError, DBAPIError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a rejected row, or a bug: never stall ingest
             if len(messages) == 1:
                 received = now_ms()
                 m = messages[0]
-                reason = f"database rejected it: {str(exc.orig or exc).splitlines()[0]}"
+                if isinstance(exc, IntegrityError | DBAPIError):
+                    first = str(exc.orig or exc).splitlines()
+                    reason = f"database rejected it: {first[0] if first else type(exc).__name__}"
+                else:
+                    log.exception("could not process a message on %s", m.topic)
+                    reason = f"could not be processed: {type(exc).__name__}: {exc}"
                 with self.engine.begin() as conn:
                     insert_dead(conn, [dead_row(m.topic, m.payload, reason, received)])
                 return BatchResult(dead=1, reasons=[reason])

@@ -152,3 +152,20 @@ def test_visits_heartbeats_and_status(ing, engine):
     )
     assert last["rival-store"] is None  # a heartbeat cannot vouch for another company
     assert state == "online"
+
+
+def test_a_row_that_fails_is_dead_lettered_alone(ing, engine, monkeypatch):
+    import central.store as store
+
+    real = store.event_row
+
+    def flaky(ev, *a):  # noqa: ANN001, ANN002
+        if ev.event_id.endswith("-3/madison-ave-store/impression"):
+            raise RuntimeError("simulated bug")
+        return real(ev, *a)
+
+    monkeypatch.setattr(store, "event_row", flaky)
+    res = ing.process([ev_msg(seq=i) for i in range(6)])
+    assert (res.events, res.dead) == (5, 1)
+    assert "could not be processed: RuntimeError: simulated bug" in res.reasons[0]
+    assert count(engine, EventRow) == 5 and count(engine, DeadLetter) == 1
