@@ -11,8 +11,9 @@
 #   - the person model into /opt/exteros/models (checked against its sha256)
 #   - the systemd units into /etc/systemd/system, the service user (sysusers.d)
 #   - /etc/exteros/edge.yaml from deploy/edge.yaml, only if there is none yet
-#   - an empty /etc/exteros/mqtt-password (mode 0600) if there is none: the unit's
-#     LoadCredential= needs the file to exist; put the device's broker password in it
+#   - empty /etc/exteros/mqtt-password and ingest-mqtt-password (mode 0600) if there are
+#     none: the units' LoadCredential= needs the files to exist; put the broker passwords
+#     in them (the device's, and the central ingest's)
 #   - with no DESTDIR and systemd running: sysusers, daemon-reload, enable exteros-edge
 #
 # Options (or the environment variable in brackets):
@@ -159,9 +160,12 @@ else
   install -m 0644 "$HERE/edge.yaml" "$CONF_DIR/edge.yaml"
   say "wrote $CONF_DIR/edge.yaml: set device_id, the broker and the cameras"
 fi
-if [ ! -e "$CONF_DIR/mqtt-password" ]; then
-  install -m 0600 /dev/null "$CONF_DIR/mqtt-password"
-fi
+# LoadCredential= with a path fails the unit when the file is missing: create empty ones.
+for secret in mqtt-password ingest-mqtt-password; do
+  if [ ! -e "$CONF_DIR/$secret" ]; then
+    install -m 0600 /dev/null "$CONF_DIR/$secret"
+  fi
+done
 
 # --- activate (only on the real root) ---------------------------------------------------------
 if [ -n "$DESTDIR" ] || [ "$NO_ENABLE" = 1 ]; then

@@ -95,7 +95,18 @@ def test_central_ingest_is_a_template_for_several_workers() -> None:
     unit = parse_unit(DEPLOY / "exteros-central-ingest@.service")
     cmd = last(unit, "Service", "ExecStart").split()
     assert cmd[3] == "ingest"
-    assert cmd[4:] == ["--mqtt-host", "${EXTEROS_MQTT_HOST}", "--mqtt-port", "${EXTEROS_MQTT_PORT}"]
+    assert cmd[4:8] == [
+        "--mqtt-host",
+        "${EXTEROS_MQTT_HOST}",
+        "--mqtt-port",
+        "${EXTEROS_MQTT_PORT}",
+    ]
+    # one stable MQTT session per worker (the CLI's default id is per host only)
+    assert cmd[8:] == ["--client-id", "exteros-ingest-%H-%i"]
+    assert environment(unit)["EXTEROS_MQTT_USERNAME"] == "exteros-ingest"
+    assert last(unit, "Service", "LoadCredential") == (
+        "mqtt-password:/etc/exteros/ingest-mqtt-password"
+    )
     assert "%i" in last(unit, "Unit", "Description")
     # All workers and the API share one dynamic user, so they share the SQLite state dir.
     api = parse_unit(DEPLOY / "exteros-central-api.service")
