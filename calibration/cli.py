@@ -7,6 +7,7 @@ clear line per problem on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,6 +82,11 @@ def cmd_edit(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port}: must be 1..65535")
     app = create_app(args.config, image_dir=args.images)
+    with socket.socket() as probe:  # uvicorn would only log this and exit
+        try:
+            probe.bind(("127.0.0.1", args.port))
+        except OSError:
+            raise UsageError(f"port {args.port} is in use; pick another with --port") from None
     print(f"Zone editor for {args.config}: http://127.0.0.1:{args.port}/  (Ctrl+C to stop)")
     sys.stdout.flush()
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")

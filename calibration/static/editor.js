@@ -67,6 +67,38 @@ function pointInPolygon(p, pts) {
   }
   return inside;
 }
+// Image (relative) -> floor (m) homography from the 4 ground plane points: 8 unknowns,
+// solved by Gaussian elimination; null when the points are degenerate or incomplete.
+function homographyOf(gp) {
+  if (!gp) return null;
+  const A = [];
+  for (let k = 0; k < 4; k++) {
+    const [x, y] = gp.image[k], [X, Y] = gp.floor_m[k];
+    if (![x, y, X, Y].every((v) => typeof v === "number" && isFinite(v))) return null;
+    A.push([x, y, 1, 0, 0, 0, -x * X, -y * X, X]);
+    A.push([0, 0, 0, x, y, 1, -x * Y, -y * Y, Y]);
+  }
+  for (let c = 0; c < 8; c++) {
+    let piv = c;
+    for (let r = c + 1; r < 8; r++) if (Math.abs(A[r][c]) > Math.abs(A[piv][c])) piv = r;
+    if (Math.abs(A[piv][c]) < 1e-10) return null;
+    [A[c], A[piv]] = [A[piv], A[c]];
+    for (let r = 0; r < 8; r++) {
+      if (r === c) continue;
+      const f = A[r][c] / A[c][c];
+      for (let k = c; k < 9; k++) A[r][k] -= f * A[c][k];
+    }
+  }
+  const h = A.map((row, i) => row[8] / row[i]);
+  return [[h[0], h[1], h[2]], [h[3], h[4], h[5]], [h[6], h[7], 1]];
+}
+function threeOnALine(pts) {
+  for (let i = 0; i < 4; i++) {
+    const [a, b, c] = pts.filter((_, j) => j !== i);
+    if (Math.abs(cross(a, b, c)) < 1e-9) return true;
+  }
+  return false;
+}
 function areaM2(pts, H) {
   if (!H) return null;
   const floor = pts.map(([x, y]) => {
@@ -209,25 +241,27 @@ function redraw() {
   zones().forEach((z, i) => {
     const col = colour(i);
     const xs = z.polygon.map((p) => px(p)[0]), ys = z.polygon.map((p) => px(p)[1]);
-    const m2 = areaM2(z.polygon, c.homography);
+    const m2 = areaM2(z.polygon, homographyOf(c.ground_plane));
     const name = z.location || "(unnamed)";
     labelAt(m2 === null ? name : `${name} · ${m2.toFixed(1)} m²`, Math.min(...xs) + 4, Math.min(...ys) + 4, col);
     const all = [z.polygon, ...z.product_areas];
     all.forEach((pts) => pts.forEach((p) => vertex(p, col, sel && sel.zone === i ? 5 : 3.5)));
   });
   if (c.ground_plane) {
+    path(c.ground_plane.image);
+    ctx.setLineDash([2, 4]); ctx.lineWidth = 1.5; ctx.strokeStyle = "#fff"; ctx.stroke(); ctx.setLineDash([]);
     c.ground_plane.image.forEach((p, k) => {
       const [x, y] = px(p);
       ctx.strokeStyle = "#fff"; ctx.lineWidth = 2;
       ctx.beginPath(); ctx.moveTo(x - 6, y); ctx.lineTo(x + 6, y); ctx.moveTo(x, y - 6); ctx.lineTo(x, y + 6); ctx.stroke();
       ctx.font = "11px system-ui, sans-serif"; ctx.fillStyle = "#fff";
       const f = c.ground_plane.floor_m[k];
-      const t = `(${f[0]}, ${f[1]}) m`, tw = ctx.measureText(t).width;
+      const t = `P${k + 1} (${f[0]}, ${f[1]}) m`, tw = ctx.measureText(t).width;
       ctx.fillText(t, x + 7 + tw > canvas.width ? x - 7 - tw : x + 7, y < 14 ? y + 16 : y - 5);
     });
   }
   if (draw) {
-    const col = draw.kind === "zone" ? colour(zones().length) : colour(draw.zone);
+    const col = draw.kind === "zone" ? colour(zones().length) : draw.kind === "ground" ? "#fff" : colour(draw.zone);
     ctx.beginPath();
     draw.points.forEach((p, i) => { const [x, y] = px(p); if (i) ctx.lineTo(x, y); else ctx.moveTo(x, y); });
     if (hover && draw.points.length) { const [x, y] = px(hover); ctx.lineTo(x, y); }
@@ -235,7 +269,7 @@ function redraw() {
     draw.points.forEach((p, i) => vertex(p, i === 0 && closeable() ? "#fff" : col, i === 0 ? 7 : 4));
   }
 }
-function closeable() { return draw && draw.points.length >= 3 && hover && distPx(hover, draw.points[0]) <= HIT_PX; }
+function closeable() { return draw && draw.kind !== "ground" && draw.points.length >= 3 && hover && distPx(hover, draw.points[0]) <= HIT_PX; }
 
 // ---------------------------------------------------------------- side panel
 function renderSide() {
@@ -280,13 +314,11 @@ function renderSide() {
     del.addEventListener("click", () => { zones().splice(i, 1); sel = null; setDirty(); renderSide(); redraw(); updateButtons(); });
     row.append(loc, del);
     div.appendChild(row);
-    const m2 = areaM2(z.polygon, c.homography);
-    if (m2 !== null) {
-      const a = document.createElement("div");
-      a.className = "area-m2";
-      a.textContent = `floor area ${m2.toFixed(2)} m²`;
-      div.appendChild(a);
-    }
+    const m2 = areaM2(z.polygon, homographyOf(c.ground_plane));
+    const a = document.createElement("div");
+    a.className = "area-m2";
+    a.textContent = m2 === null ? "" : `floor area ${m2.toFixed(2)} m²`;
+    div.appendChild(a);
     const thHead = document.createElement("div");
     thHead.className = "small muted";
     thHead.textContent = "thresholds (seconds)";
@@ -326,10 +358,64 @@ function renderSide() {
     div.appendChild(areas);
     box.appendChild(div);
   });
+  renderGround();
+}
+function renderGround() {
   const g = $("ground");
-  g.textContent = c.ground_plane
-    ? "Ground plane set (white crosses): zone areas are shown in m²."
-    : "No ground plane: add one to the config to see areas in m² (see docs/calibration.md).";
+  g.innerHTML = "";
+  const c = camera();
+  const h = document.createElement("h2");
+  h.textContent = "Ground plane";
+  g.appendChild(h);
+  const p = document.createElement("p");
+  p.className = "small muted";
+  if (!c.ground_plane) {
+    p.textContent = "Optional: 4 floor points with known positions (m) give zone areas in m² and walking speed. Press Ground plane and click them.";
+    g.appendChild(p);
+    return;
+  }
+  const H = homographyOf(c.ground_plane);
+  p.textContent = H ? "Floor position of each point (white crosses), in metres." :
+    "These floor positions do not give a ground plane (3 on one line?).";
+  p.className = H ? "small muted" : "small error";
+  g.appendChild(p);
+  c.ground_plane.image.forEach((pt, k) => {
+    const row = document.createElement("div");
+    row.className = "gp-row";
+    const lab = document.createElement("span");
+    lab.textContent = `P${k + 1}`;
+    row.appendChild(lab);
+    ["X", "Y"].forEach((axis, a) => {
+      const inp = document.createElement("input");
+      inp.type = "number"; inp.step = "0.1";
+      inp.value = c.ground_plane.floor_m[k][a];
+      inp.dataset.field = `floor-${k}-${axis}`;
+      inp.setAttribute("aria-label", `floor ${axis} of ground point ${k + 1} (m)`);
+      inp.addEventListener("input", () => {
+        c.ground_plane.floor_m[k][a] = inp.value === "" ? null : Number(inp.value);
+        setDirty();
+        redraw();
+        document.querySelectorAll(".area-m2").forEach((el) => {
+          const z = zones()[Number(el.closest(".zone").dataset.zone)];
+          const m2 = areaM2(z.polygon, homographyOf(c.ground_plane));
+          el.textContent = m2 === null ? "" : `floor area ${m2.toFixed(2)} m²`;
+        });
+      });
+      const l = document.createElement("label");
+      l.textContent = axis + " ";
+      l.appendChild(inp);
+      row.appendChild(l);
+    });
+    const m = document.createElement("span");
+    m.textContent = "m";
+    row.appendChild(m);
+    g.appendChild(row);
+  });
+  const rm = document.createElement("button");
+  rm.textContent = "Remove ground plane";
+  rm.className = "danger";
+  rm.addEventListener("click", () => { c.ground_plane = null; setDirty(); renderSide(); redraw(); });
+  g.appendChild(rm);
 }
 function markSelected() {
   document.querySelectorAll(".zone").forEach((d) => d.classList.toggle("selected", !!sel && Number(d.dataset.zone) === sel.zone));
@@ -340,6 +426,7 @@ function updateButtons() {
   const noPic = !!camera().error;
   $("new-zone").disabled = noPic || !!draw;
   $("new-area").disabled = noPic || !!draw || !sel;
+  $("ground-plane").disabled = noPic || !!draw;
   $("finish").disabled = !draw;
   $("cancel").disabled = !draw;
   $("delete").disabled = !!draw || !sel;
@@ -347,7 +434,7 @@ function updateButtons() {
   $("new-area").classList.toggle("active", !!draw && draw.kind === "area");
   $("hint").textContent = draw
     ? "Click to add points; click the first point or Finish to close; Esc cancels."
-    : "Drag a point to move it; click a zone to select it.";
+    : "Drag a point to move it; double-click an edge to add a point, right-click a point to remove it.";
 }
 
 // ---------------------------------------------------------------- actions
@@ -355,6 +442,7 @@ function startDrawing(kind) {
   if (kind === "area" && !sel) { message("error", "Select the zone the product area belongs to first."); return; }
   draw = { kind, zone: kind === "area" ? sel.zone : null, points: [] };
   message("info", kind === "zone" ? "Drawing a zone: click its corners on the picture." :
+    kind === "ground" ? "Ground plane: click 4 points on the floor whose floor positions you know (m)." :
     `Drawing a product area of ${zones()[sel.zone].location || "the selected zone"}.`);
   updateButtons();
   redraw();
@@ -362,6 +450,21 @@ function startDrawing(kind) {
 }
 function finishDrawing() {
   if (!draw) return;
+  if (draw.kind === "ground") {
+    if (draw.points.length !== 4 || threeOnALine(draw.points)) {
+      message("error", "Ground plane refused: it needs 4 points, no 3 of them on one line.");
+      return;
+    }
+    const old = camera().ground_plane;
+    camera().ground_plane = { image: draw.points, floor_m: old ? old.floor_m : [[0, 0], [1, 0], [1, 1], [0, 1]] };
+    draw = null;
+    setDirty();
+    renderSide();
+    updateButtons();
+    redraw();
+    message("ok", "Ground plane points set: type where each lies on the floor (metres) in the panel.");
+    return;
+  }
   const what = draw.kind === "zone" ? "Zone" : "Product area";
   const problem = polygonProblem(draw.points);
   if (problem) {
@@ -403,6 +506,13 @@ function deleteSelected() {
 
 function hitVertex(p) {
   let best = null;
+  const gp = camera().ground_plane;
+  if (gp) {
+    gp.image.forEach((q, idx) => {
+      const d = distPx(p, q);
+      if (d <= HIT_PX && (!best || d < best.d)) best = { zone: null, area: "gp", idx, d };
+    });
+  }
   zones().forEach((z, i) => {
     const cands = [[null, z.polygon], ...z.product_areas.map((a, j) => [j, a])];
     for (const [area, pts] of cands) {
@@ -423,7 +533,9 @@ function hitPolygon(p) {
   for (let i = zones().length - 1; i >= 0; i--) if (pointInPolygon(p, zones()[i].polygon)) return { zone: i, area: null };
   return null;
 }
-function pointsOf(ref) { const z = zones()[ref.zone]; return ref.area === null ? z.polygon : z.product_areas[ref.area]; }
+function pointsOf(ref) {
+  if (ref.area === "gp") return camera().ground_plane.image;
+  const z = zones()[ref.zone]; return ref.area === null ? z.polygon : z.product_areas[ref.area]; }
 
 canvas.addEventListener("mousedown", (ev) => {
   if (draw || !img) return;
@@ -431,7 +543,7 @@ canvas.addEventListener("mousedown", (ev) => {
   const v = hitVertex(p);
   if (v) {
     drag = { ...v, before: pointsOf(v).map((q) => [...q]), moved: false };
-    sel = { zone: v.zone, area: v.area };
+    sel = v.area === "gp" ? null : { zone: v.zone, area: v.area };
   } else {
     sel = hitPolygon(p);
   }
@@ -453,6 +565,15 @@ window.addEventListener("mouseup", () => {
   const d = drag;
   drag = null;
   if (!d.moved) return;
+  if (d.area === "gp") {
+    if (threeOnALine(pointsOf(d))) {
+      camera().ground_plane.image = d.before;
+      message("error", "Move refused: 3 of the 4 ground plane points would lie on one line.");
+    } else setDirty();
+    renderSide();
+    redraw();
+    return;
+  }
   const problem = polygonProblem(pointsOf(d));
   if (problem) {
     const z = zones()[d.zone];
@@ -469,10 +590,49 @@ canvas.addEventListener("click", (ev) => {
   if (!draw) return;
   const p = rel(ev);
   hover = p;
-  if (draw.points.length >= 3 && distPx(p, draw.points[0]) <= HIT_PX) { finishDrawing(); return; }
+  if (closeable()) { finishDrawing(); return; }
   const last = draw.points[draw.points.length - 1];
   if (last && distPx(p, last) < 3) return; // a double click: one point
   draw.points.push(p);
+  if (draw.kind === "ground" && draw.points.length === 4) { finishDrawing(); return; }
+  redraw();
+});
+function distToSegmentPx(p, a, b) {
+  const [px_, py] = px(p), [ax, ay] = px(a), [bx, by] = px(b);
+  const dx = bx - ax, dy = by - ay, len2 = dx * dx + dy * dy;
+  const t = len2 ? Math.min(Math.max(((px_ - ax) * dx + (py - ay) * dy) / len2, 0), 1) : 0;
+  return Math.hypot(px_ - (ax + t * dx), py - (ay + t * dy));
+}
+canvas.addEventListener("dblclick", (ev) => {
+  if (draw || !img) return;
+  const p = rel(ev);
+  let best = null;
+  zones().forEach((z, i) => {
+    [[null, z.polygon], ...z.product_areas.map((a, j) => [j, a])].forEach(([area, pts]) => {
+      for (let k = 0; k < pts.length; k++) {
+        const d = distToSegmentPx(p, pts[k], pts[(k + 1) % pts.length]);
+        if (d <= HIT_PX && (!best || d < best.d)) best = { zone: i, area, k, d };
+      }
+    });
+  });
+  if (!best || hitVertex(p)) return;
+  pointsOf(best).splice(best.k + 1, 0, p);
+  sel = { zone: best.zone, area: best.area };
+  setDirty();
+  renderSide();
+  markSelected();
+});
+canvas.addEventListener("contextmenu", (ev) => {
+  if (draw || !img) return;
+  const v = hitVertex(rel(ev));
+  if (!v || v.area === "gp") return;
+  ev.preventDefault();
+  const pts = pointsOf(v);
+  const problem = polygonProblem(pts.filter((_, k) => k !== v.idx));
+  if (problem) { message("error", `Point not removed: the polygon ${problem}.`); return; }
+  pts.splice(v.idx, 1);
+  setDirty();
+  renderSide();
   redraw();
 });
 canvas.addEventListener("mouseleave", () => { hover = null; if (draw) redraw(); });
@@ -487,6 +647,7 @@ document.addEventListener("keydown", (ev) => {
 $("camera").addEventListener("change", (ev) => selectCamera(Number(ev.target.value)));
 $("new-zone").addEventListener("click", () => startDrawing("zone"));
 $("new-area").addEventListener("click", () => startDrawing("area"));
+$("ground-plane").addEventListener("click", () => startDrawing("ground"));
 $("finish").addEventListener("click", finishDrawing);
 $("cancel").addEventListener("click", cancelDrawing);
 $("delete").addEventListener("click", deleteSelected);
@@ -511,6 +672,7 @@ function problems() {
       for (const name of THRESHOLDS) if (typeof z[name] !== "number" || !isFinite(z[name])) out.push(`${where}: ${name} must be a number`);
     });
     if (!c.zones.length) out.push(`${c.camera_id}: a camera needs at least one zone`);
+    if (c.ground_plane && !homographyOf(c.ground_plane)) out.push(`${c.camera_id}: the ground plane's floor positions are incomplete or 3 lie on one line`);
   });
   return out;
 }
@@ -527,6 +689,7 @@ async function save() {
         for (const name of THRESHOLDS) out[name] = z[name];
         return out;
       }),
+      ground_plane: c.ground_plane,
     };
   }
   $("save").disabled = true;

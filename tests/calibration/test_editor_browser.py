@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 from ruamel.yaml import YAML
 
+from calibration import groundplane
 from edge.config import load_config
+from tests.calibration.conftest import HEIGHT, WIDTH
 
 pytestmark = pytest.mark.browser
 
@@ -148,4 +150,41 @@ def test_drag_a_point_and_delete_a_product_area(browser, editor, config_file: Pa
     page.click("#save")
     saved(page)
     assert load_config(config_file).cameras[0].zones[0].product_areas == []
+    assert not errors, errors
+
+
+def test_ground_plane_and_point_editing(browser, editor, config_file: Path):
+    page, errors = open_editor(browser, editor)
+    page.click("#ground-plane")
+    for rx, ry in [(0.1, 0.5), (0.9, 0.5), (0.9, 0.9), (0.1, 0.9)]:
+        click_at(page, rx, ry)  # the 4th point ends the mode
+    floor = [(0, 0), (8, 0), (8, 4), (0, 4)]
+    for k, (x, y) in enumerate(floor):
+        page.fill(f"input[data-field=floor-{k}-X]", str(x))
+        page.fill(f"input[data-field=floor-{k}-Y]", str(y))
+    # 0.8 of the width is 8 m, 0.4 of the height 4 m: the whole frame is about 10 m x 10 m.
+    shown = page.inner_text(".zone .area-m2")
+    area = float(shown.removeprefix("floor area ").removesuffix(" m²"))
+    assert area == pytest.approx(100, rel=0.02), shown
+
+    # Double-click the product area's top edge: a 5th point; right-click it: gone again.
+    box = page.locator("#canvas").bounding_box()
+    page.mouse.dblclick(box["x"] + 0.5 * box["width"], box["y"] + 0.4 * box["height"])
+    assert "(5 points)" in page.inner_text(".zone .areas")
+    page.mouse.click(box["x"] + 0.5 * box["width"], box["y"] + 0.4 * box["height"], button="right")
+    assert "(4 points)" in page.inner_text(".zone .areas")
+
+    page.click("#save")
+    saved(page)
+    cam = load_config(config_file).cameras[0]
+    assert cam.ground_plane is not None
+    assert np.allclose(cam.ground_plane.image, [(0.1, 0.5), (0.9, 0.5), (0.9, 0.9), (0.1, 0.9)],
+                       atol=0.01)  # fmt: skip
+    assert cam.ground_plane.floor_m == [(0, 0), (8, 0), (8, 4), (0, 4)]
+    assert len(cam.zones[0].product_areas[0]) == 4
+    # The page and the Python side agree on the area.
+    h = groundplane.homography(cam, WIDTH, HEIGHT)
+    assert groundplane.zone_area_m2(cam.zones[0].polygon, h, WIDTH, HEIGHT) == pytest.approx(
+        area, abs=0.05
+    )
     assert not errors, errors

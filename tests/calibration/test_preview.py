@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import cv2
@@ -139,3 +140,13 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, config_file: Path, args, ex
     assert "Traceback" not in res.stderr
     lines = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1 and expect in lines[0], res.stderr
+
+
+def test_edit_on_a_busy_port(config_file: Path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        res = run_cli("edit", "--config", str(config_file), "--port", str(port))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip() == f"error: port {port} is in use; pick another with --port"
