@@ -192,7 +192,7 @@ else
   if ! getent passwd exteros >/dev/null; then
     useradd --system --home-dir /var/lib/exteros --shell /usr/sbin/nologin \
       --user-group exteros 2>/dev/null || true
-    getent group video >/dev/null && usermod -aG video exteros 2>/dev/null || true
+    if getent group video >/dev/null; then usermod -aG video exteros 2>/dev/null || true; fi
   fi
   say "done; systemd is not running here, so nothing was enabled"
 fi

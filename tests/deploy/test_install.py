@@ -219,3 +219,11 @@ def test_systemd_analyze_verify_on_the_installed_tree(installed, tmp_path) -> No
     )
     # verify exits 0 on unknown keys (it only warns), so the output must be empty too.
     assert (proc.returncode, proc.stdout + proc.stderr) == (0, "")
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
+def test_install_sh_passes_shellcheck() -> None:
+    proc = subprocess.run(
+        ["shellcheck", str(DEPLOY / "install.sh")], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout
