@@ -8,6 +8,7 @@ the edge's own models validate them and the previous file is kept as FILE.bak.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,11 @@ def create_app(
     path = Path(config_path)
     doc = ConfigDocument(path)  # ConfigError here: the caller reports it before serving
     if snapshots is None:
-        snapshots = {c.camera_id: take(c, image_dir=image_dir) for c in doc.config.cameras}
+        # Live cameras can take seconds each to answer: ask them all at once.
+        cams = doc.config.cameras
+        with ThreadPoolExecutor(max_workers=min(len(cams), 8)) as pool:
+            snaps = pool.map(lambda c: take(c, image_dir=image_dir), cams)
+            snapshots = {c.camera_id: snap for c, snap in zip(cams, snaps, strict=True)}
     lock = threading.Lock()
     app = FastAPI(title="exteros-calibrate", docs_url=None, redoc_url=None, openapi_url=None)
 

@@ -97,7 +97,7 @@ def editor(config_file: Path):
             proc.kill()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser():
     """Headless Debian chromium through Playwright; missing chromium is a failure, not a skip."""
     if not CHROMIUM.exists():
