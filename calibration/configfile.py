@@ -60,7 +60,7 @@ class ConfigDocument:
             self.doc = _yaml().load(self.text)
         except Exception as exc:  # ruamel raises several unrelated error types
             raise ConfigError([f"invalid YAML: {exc}"], str(self.path)) from None
-        self.config = self.validate()
+        self.config = self._lenient()
 
     def dump(self) -> str:
         buf = io.StringIO()
@@ -70,6 +70,29 @@ class ConfigDocument:
     def validate(self) -> EdgeConfig:
         """The document through the edge's own models; ConfigError lists every problem."""
         return parse_config(yaml.safe_load(self.dump()), str(self.path))
+
+    def _lenient(self) -> EdgeConfig:
+        """Like validate, but a camera without zones yet (a fresh install) is allowed.
+
+        The edge needs at least one zone per camera, and a save still does; the
+        editor must open such a file all the same, or nobody could draw the first.
+        """
+        data = yaml.safe_load(self.dump())
+        try:
+            return parse_config(data, str(self.path))
+        except ConfigError:
+            cams = data.get("cameras") if isinstance(data, dict) else None
+            empty = [
+                i for i, c in enumerate(cams or []) if isinstance(c, dict) and not c.get("zones")
+            ]
+            if not empty:
+                raise
+        for i in empty:
+            cams[i]["zones"] = [{"location": "placeholder", "polygon": [[0, 0], [1, 0], [0, 1]]}]
+        cfg = parse_config(data, str(self.path))  # every other problem still counts
+        for i in empty:
+            cfg.cameras[i].zones = []
+        return cfg
 
     def _camera_map(self, camera_id: str) -> CommentedMap:
         for cam in self.doc.get("cameras") or []:

@@ -108,3 +108,16 @@ def test_ground_plane_gives_a_homography_and_can_be_saved(client: TestClient, co
     assert (h[0][0] + h[0][1] + h[0][2]) / w == pytest.approx(6, abs=1e-6)
     assert (h[1][0] + h[1][1] + h[1][2]) / w == pytest.approx(4, abs=1e-6)
     assert "ground_plane:" in config_file.read_text()
+
+
+def test_a_camera_without_zones_opens_and_gets_its_first(config_file: Path):
+    text = config_file.read_text()
+    start = text.index("    zones:\n")
+    config_file.write_text(text[:start] + "    zones: []  # to be drawn\n")
+    client = TestClient(create_app(config_file))
+    assert client.get("/api/state").json()["cameras"][0]["zones"] == []
+    status, body = save(client, [])
+    assert status == 400 and body["error"]["errors"][0].startswith("cameras[0].zones:")
+    status, body = save(client, [{"location": "first", "polygon": WHOLE}])
+    assert status == 200, body
+    assert "# Edge device at Madison Ave" in config_file.read_text()
