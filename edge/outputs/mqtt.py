@@ -1,11 +1,18 @@
 """MQTT output: frame loop -> durable outbox -> publisher thread -> broker (QoS 1).
 
-``emit`` commits the payload to the SQLite outbox (:mod:`edge.outbox`) and wakes
-the publisher; it never waits for the broker. One publisher thread owns the
-paho client's publishing side: it sends outbox rows in ``seq`` order with a
-bounded in-flight window and a token bucket (``outbox.drain_rate``) so a large
-backlog after an outage reaches the broker at a bounded rate, and deletes a row
-only when its PUBACK arrives.
+``emit`` serialises the payload, appends it to an in-memory hand-over queue and
+wakes the publisher thread; it never waits for the disk or the broker. The
+publisher commits everything emitted since its last pass to the SQLite outbox
+(:mod:`edge.outbox`) in one transaction (group commit: one fsync for many
+events, together with the deletes of acknowledged rows) and only then publishes
+it. A message is therefore always on disk before it is on the wire; what a
+crash can lose is only what was emitted in the last few milliseconds and not
+yet committed (``sync()`` waits for that).
+
+The publisher sends rows in ``seq`` order with a bounded in-flight window and
+a token bucket (``outbox.drain_rate``) so a large backlog after an outage
+reaches the broker at a bounded rate, and deletes a row only when its PUBACK
+arrives.
 
 paho callbacks run on paho's network thread while paho holds its own locks, so
 they only assign a flag or put a tuple on a ``SimpleQueue``; every decision is
@@ -59,6 +66,10 @@ ERROR_LOG_INTERVAL_S = 60.0
 # PUBACK reason codes worth retrying (quota exceeded, packet id in use); any
 # other failure code is permanent (e.g. 0x87 not authorized by the ACL).
 _RETRYABLE_PUBACK = {0x91, 0x97}
+
+# Emitted messages waiting for their commit: beyond this the disk has stalled.
+MAX_PENDING = 100_000
+COMMIT_BATCH = 5_000
 
 _ACK, _CONNECTED, _DISCONNECTED, _CONNECT_FAIL, _WAKE, _HEARTBEAT, _STOP = range(7)
 _WAKE_ITEM = (_WAKE,)
@@ -137,6 +148,12 @@ class MqttOutput:
             os.close(self._lock_fd)
             raise
         self._q: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        # Emitted, not yet committed (frame loop appends, publisher pops).
+        self._pending: collections.deque[tuple[str, bytes, float]] = collections.deque()
+        self._emitted = 0  # written by the frame loop only
+        self._committed = 0  # written by the publisher only
+        self._mem_dropped = 0
+        self._mem_dropped_saved = 0
         self._connected = False
         self._closed = False
         self._close_result: bool | None = None
@@ -151,6 +168,9 @@ class MqttOutput:
         self._tokens_at = time.monotonic()
         self._inflight: dict[int, tuple[int, float]] = {}  # mid -> (seq, created_at)
         self._cursor = 0  # highest seq handed to paho
+        # Set once the publisher has seen CONNACK (and the broker's Receive Maximum):
+        # publishing on the callback's flag alone could overrun that limit.
+        self._ready = False
         self._pause_until = 0.0
         self._status_mid: int | None = None
         self.delivered = 0
@@ -206,18 +226,41 @@ class MqttOutput:
     # -- the Output seam (frame loop thread) -------------------------------------
 
     def emit(self, message: Message) -> None:
-        """Commit the message to the outbox (durably) and wake the publisher."""
+        """Hand the message to the publisher thread, which commits it before publishing.
+
+        Never waits for the disk or the broker: the publisher commits everything
+        emitted since its last commit in one transaction (group commit). Call
+        :meth:`sync` where the caller needs the message on disk before going on.
+        """
         if self._closed:
             raise RuntimeError("MqttOutput is closed")
         kind, payload = payload_for(message)
-        try:
-            self._outbox.put(topic(self.device_id, kind), _compact(payload))
-        except sqlite3.Error:
-            # Never crash the frame loop: count it and say so loudly.
-            log.exception("cannot write to the outbox %s; message lost", self._outbox.path)
-            self._outbox.count_dropped(1)
+        if len(self._pending) >= MAX_PENDING:
+            # The disk has stopped taking writes: never block or grow without bound.
+            self._mem_dropped += 1
+            if self._mem_dropped == 1 or self._mem_dropped % 1000 == 0:
+                log.warning(
+                    "outbox writes are %d messages behind; dropped %d message(s)",
+                    len(self._pending),
+                    self._mem_dropped,
+                )
             return
+        # Count first: depth() must never miss a message between hand-over and commit.
+        self._emitted += 1
+        self._pending.append((topic(self.device_id, kind), _compact(payload), time.time()))
         self._q.put(_WAKE_ITEM)
+
+    def sync(self, timeout_s: float | None = 10.0) -> bool:
+        """Wait until every message emitted so far is committed to the outbox."""
+        target = self._emitted
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while self._committed < target:
+            if not self._thread.is_alive():
+                return False
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.002)
+        return True
 
     def heartbeat(self, hb: Heartbeat) -> None:
         """Publish a heartbeat (QoS 0) with this outbox's depth and drop count filled in."""
@@ -225,13 +268,14 @@ class MqttOutput:
             self._q.put((_HEARTBEAT, hb))
 
     def depth(self) -> int:
-        """Rows not yet acknowledged by the broker."""
-        return self._outbox.depth()
+        """Messages not yet acknowledged by the broker (committed or about to be)."""
+        # emitted - committed also covers the batch the publisher is committing now.
+        return self._outbox.depth() + max(0, self._emitted - self._committed)
 
     @property
     def dropped(self) -> int:
         """Messages dropped (outbox full, refused by the broker) since the outbox was created."""
-        return self._outbox.dropped
+        return self._outbox.dropped + self._mem_dropped - self._mem_dropped_saved
 
     @property
     def connected(self) -> bool:
@@ -244,7 +288,7 @@ class MqttOutput:
     def wait_drained(self, timeout_s: float | None) -> bool:
         """Wait until every row is acknowledged (True) or the timeout passes (False)."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while self._outbox.depth() > 0:
+        while self.depth() > 0:
             if not self._thread.is_alive():
                 return False
             if deadline is not None and time.monotonic() >= deadline:
@@ -267,7 +311,7 @@ class MqttOutput:
             self._q.put((_STOP,))
             self._thread.join(15)
             self._client.loop_stop()
-            left = self._outbox.depth()
+            left = self.depth()
             self._outbox.close()
             os.close(self._lock_fd)
         drained = drained and left == 0
@@ -320,7 +364,11 @@ class MqttOutput:
                         item = self._q.get_nowait()
                     except queue.Empty:
                         item = None
-                self._delete(acked)
+                if not stop:
+                    # Refill the window from rows already on disk before this pass's
+                    # fsync, so the broker is not idle while we wait for the disk.
+                    self._publish_some()
+                self._commit(acked)
                 if stop:
                     break
                 self._publish_some()
@@ -362,6 +410,7 @@ class MqttOutput:
         elif kind == _CONNECTED:
             receive_max = item[1]
             self._window = min(self._window_cfg, receive_max or self._window_cfg)
+            self._ready = True
             self.last_error = None
             log.info(
                 "connected to MQTT broker %s:%d; %d message(s) waiting in the outbox",
@@ -376,6 +425,7 @@ class MqttOutput:
                 )
                 self._status_mid = info.mid
         elif kind == _DISCONNECTED:
+            self._ready = False
             if self._was_connected:
                 log.warning(
                     "lost the MQTT broker (%s); %d message(s) kept in the outbox, reconnecting",
@@ -419,14 +469,27 @@ class MqttOutput:
         )
         self._client.publish(self._heartbeat_topic, _compact(hb.to_payload()), qos=0)
 
-    def _delete(self, acked: list[int]) -> None:
-        if not acked:
-            return
-        try:
-            self._outbox.delete(acked)
-        except sqlite3.Error:
-            # The rows stay and are sent again later: a duplicate, never a loss.
-            log.exception("cannot delete acknowledged rows from the outbox")
+    def _commit(self, acked: list[int]) -> None:
+        """Commit emitted messages and delete acked rows, one transaction per batch."""
+        if self._mem_dropped > self._mem_dropped_saved:
+            delta = self._mem_dropped - self._mem_dropped_saved
+            self._outbox.count_dropped(delta)
+            self._mem_dropped_saved += delta
+        while self._pending or acked:
+            batch: list[tuple[str, bytes, float]] = []
+            while self._pending and len(batch) < COMMIT_BATCH:
+                batch.append(self._pending.popleft())
+            try:
+                self._outbox.write(batch, acked)
+            except sqlite3.Error:
+                # Keep the batch in memory and retry; acked rows that stay are only
+                # sent again after a restart (a duplicate, never a loss).
+                self._pending.extendleft(reversed(batch))
+                log.exception("cannot write to the outbox %s; retrying", self._outbox.path)
+                self._pause_until = time.monotonic() + 1.0
+                return
+            self._committed += len(batch)
+            acked = []
 
     def _refill(self, now: float) -> None:
         self._tokens = min(float(self._window), self._tokens + (now - self._tokens_at) * self._rate)
@@ -436,11 +499,13 @@ class MqttOutput:
         return self._outbox.depth() > len(self._inflight)
 
     def _next_wait(self) -> float:
-        if not self._connected or not self._waiting_rows():
-            return 0.5
         now = time.monotonic()
         if now < self._pause_until:
             return self._pause_until - now
+        if self._pending:
+            return 0.0
+        if not self._ready or not self._waiting_rows():
+            return 0.5
         if len(self._inflight) >= self._window:
             return 0.5  # an ack wakes us
         self._refill(now)
@@ -449,7 +514,7 @@ class MqttOutput:
         return 0.05
 
     def _publish_some(self) -> None:
-        if not self._connected:
+        if not (self._ready and self._connected):
             return
         now = time.monotonic()
         if now < self._pause_until:
@@ -492,7 +557,7 @@ class MqttOutput:
                         break
                     if item[0] == _ACK:
                         self._handle(item, acked)
-                self._delete(acked)
+                self._commit(acked)
             self._client.disconnect()
         except Exception:
             log.exception("error while disconnecting from the MQTT broker")

@@ -218,7 +218,7 @@ def test_broker_down_at_start_up_10s_later(mosq, tmp_path):
     sub.close()
 
 
-def test_broker_killed_mid_stream_and_restarted(mosq, tmp_path):
+def test_broker_stopped_mid_stream_and_restarted(mosq, tmp_path):
     mosq.start()
     sub = Collector(mosq.port, "sub-restart")
     sub.wait_subscribed()
@@ -227,7 +227,12 @@ def test_broker_killed_mid_stream_and_restarted(mosq, tmp_path):
     n, worst = 600, 0.0
     for i in range(n):
         if i == 200:
-            mosq.stop(kill=True)  # in-flight messages are cut off mid-air
+            # A stop while messages are in flight. SIGTERM, because a SIGKILLed
+            # Mosquitto also forgets what it acknowledged but had not saved yet
+            # (it persists on shutdown and autosave only): a broker-side loss
+            # the edge cannot see, and the restarted broker would not even know
+            # the subscriber's session. The edge side of a kill is the same.
+            mosq.stop()
         if i == 400:
             mosq.start()
         t = time.monotonic()
@@ -277,6 +282,7 @@ EMITTER = textwrap.dedent(
     out = MqttOutput(cfg, version="t")
     for i in range(int(sys.argv[2])):
         out.emit(ev(i))
+    assert out.sync(10)
     print("committed", flush=True)
     time.sleep(120)
     """
@@ -330,6 +336,7 @@ def test_outbox_full_drops_oldest_and_reports_it(mosq, tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         for i in range(25):
             out.emit(ev(i))
+        assert out.sync()
     assert out.depth() == 10 and out.dropped == 15
     assert any("outbox full" in r.getMessage() for r in caplog.records)
     mosq.start()

@@ -80,6 +80,17 @@ def test_full_by_bytes_drops_enough_oldest(tmp_path):
         assert ob.dropped == 30 - kept + 1
 
 
+def test_write_is_one_transaction_with_caps(tmp_path):
+    """Group commit: deletes and a batch larger than the cap in one write()."""
+    with Outbox(tmp_path / "o.sqlite3", max_rows=10) as ob:
+        first, _ = ob.write([("t", payload(i), 1.0) for i in range(3)])
+        seqs, deleted = ob.write([("t", payload(i), 2.0) for i in range(3, 18)], first[:2])
+        assert deleted == 2 and len(seqs) == 15
+        assert ob.depth() == 10
+        assert ob.dropped == 6  # 1 left of the first batch + 15 new - 10 kept
+        assert [r.payload for r in ob.pending(0, 100)] == [payload(i) for i in range(8, 18)]
+
+
 def test_read_status_is_read_only_and_sees_oldest(tmp_path):
     path = outbox_path(tmp_path)
     assert read_status(path).exists is False
@@ -134,6 +145,7 @@ def test_outbox_matches_a_model(tmp_path_factory, ops):
     path = tmp_path_factory.mktemp("ob") / "o.sqlite3"
     max_rows, max_bytes = 10, 12_000
     ob = Outbox(path, max_rows=max_rows, max_bytes=max_bytes)
+    ob._db.execute("PRAGMA synchronous=OFF")  # logic only here; fsyncs make it slow
     model: list[tuple[int, int]] = []  # (seq, size)
     put = acked = 0
     try:
@@ -153,6 +165,7 @@ def test_outbox_matches_a_model(tmp_path_factory, ops):
             elif op == "reopen":
                 ob.close()
                 ob = Outbox(path, max_rows=max_rows, max_bytes=max_bytes)
+                ob._db.execute("PRAGMA synchronous=OFF")
             assert [r.seq for r in ob.pending(0, 1000)] == [s for s, _ in model]
             assert ob.depth() == len(model)
             assert ob.size_bytes() == sum(s for _, s in model) <= max_bytes
