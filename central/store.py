@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -113,11 +114,13 @@ _EVENT_COLS = (
     ("confidence", "float8"),
     ("received_ms", "bigint"),
 )
-# PostgreSQL: one statement and one round trip per batch, one array per column. That
-# is several times cheaper than executemany, which sends one (pipelined) INSERT per row.
-_PG_EVENTS_UNNEST = text(
+# PostgreSQL: one statement and one round trip per batch, the rows as one JSON
+# document. Several times cheaper than executemany (one pipelined INSERT per row)
+# and than per-column arrays (psycopg quotes every text element in Python).
+_PG_EVENTS_JSON = text(
     f"INSERT INTO events ({', '.join(c for c, _ in _EVENT_COLS)}) "
-    f"SELECT * FROM unnest({', '.join(f'CAST(:{c} AS {t}[])' for c, t in _EVENT_COLS)}) "
+    f"SELECT {', '.join(c for c, _ in _EVENT_COLS)} FROM json_to_recordset(CAST(:rows AS json)) "
+    f"AS x({', '.join(f'{c} {t}' for c, t in _EVENT_COLS)}) "
     "ON CONFLICT (event_id) DO NOTHING"
 )
 
@@ -126,7 +129,7 @@ def insert_events(conn: Connection, rows: Sequence[dict]) -> None:
     if not rows:
         return
     if conn.dialect.name == "postgresql":
-        conn.execute(_PG_EVENTS_UNNEST, {c: [r[c] for r in rows] for c, _ in _EVENT_COLS})
+        conn.execute(_PG_EVENTS_JSON, {"rows": json.dumps(list(rows), separators=(",", ":"))})
         return
     stmt = _insert(conn, EventRow.__table__).on_conflict_do_nothing(index_elements=["event_id"])
     conn.execute(stmt, list(rows))
@@ -418,6 +421,9 @@ class Ingestor:
             if exc.errors() and exc.errors()[0]["type"] == "json_invalid":
                 raise Rejected(f"not JSON: {exc.errors()[0]['msg']}") from None
             raise Rejected(_validation_reason(exc)) from None
+        dwell = getattr(obj, "dwell_s", 0.0)
+        if not math.isfinite(dwell):
+            raise Rejected(f"invalid payload: dwell_s must be a finite number, not {dwell}")
         sender = getattr(obj, "device_id", device)
         if sender != device:
             raise Rejected(f"device_id {sender!r} does not match the topic's device {device!r}")

@@ -71,6 +71,13 @@ def test_bad_payloads_are_dead_lettered_with_a_reason(ing, engine, payload, reas
         (ev_msg(location="Bad Name"), "location"),
         (ev_msg(confidence=2), "confidence"),
         (ev_msg(extra_field=1), "extra_field"),
+        (
+            Message(
+                topic(sc.DEVICE, "events"),
+                ev_msg().payload.replace(b'"dwell_s":0.6', b'"dwell_s":Infinity'),
+            ),
+            "dwell_s",
+        ),
         (ev_msg(visit_started_at="2020-01-01T00:00:00"), "visit_started_at"),
         (ev_msg(dev="edge-unknown"), "unknown device"),
         (ev_msg(device_id="edge-rival"), "does not match"),
