@@ -25,6 +25,7 @@ from calibration.snapshot import Snapshot, png_bytes, take
 from edge.config import CameraConfig, ConfigError
 from edge.geometry import validate_relative_polygon
 
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 STATIC = {
     "editor.js": "text/javascript; charset=utf-8",
     "editor.css": "text/css; charset=utf-8",
@@ -78,6 +79,20 @@ def create_app(
     lock = threading.Lock()
     app = FastAPI(title="exteros-calibrate", docs_url=None, redoc_url=None, openapi_url=None)
 
+    @app.middleware("http")
+    async def _local_only(request: Request, call_next):
+        # Bound to 127.0.0.1, but a web page in the same browser could still reach it:
+        # refuse other Host names (DNS rebinding) and non-JSON posts (a cross-site form
+        # cannot send application/json without a CORS preflight, which is never allowed).
+        host = (request.headers.get("host") or "").rsplit(":", 1)[0].strip("[]")
+        if host not in LOCAL_HOSTS:
+            return _error(403, f"the editor answers only on 127.0.0.1/localhost, not {host!r}")
+        if request.method == "POST" and not request.headers.get("content-type", "").startswith(
+            "application/json"
+        ):
+            return _error(415, "send JSON (Content-Type: application/json)")
+        return await call_next(request)
+
     @app.exception_handler(RequestValidationError)
     async def _bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
         lines = [
@@ -90,7 +105,6 @@ def create_app(
         snap = snapshots.get(cam.camera_id)
         state: dict[str, Any] = {
             "camera_id": cam.camera_id,
-            "source": str(cam.source),
             "zones": [z.model_dump(mode="json") for z in cam.zones],
             "ground_plane": cam.ground_plane.model_dump(mode="json") if cam.ground_plane else None,
             "width": None,

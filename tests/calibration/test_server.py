@@ -17,7 +17,7 @@ BOW_TIE = [[0.1, 0.1], [0.5, 0.5], [0.5, 0.1], [0.1, 0.7]]
 
 @pytest.fixture
 def client(config_file: Path) -> TestClient:
-    return TestClient(create_app(config_file))
+    return TestClient(create_app(config_file), base_url="http://127.0.0.1:8765")
 
 
 def save(client: TestClient, zones: list[dict]) -> tuple[int, dict]:
@@ -114,10 +114,19 @@ def test_a_camera_without_zones_opens_and_gets_its_first(config_file: Path):
     text = config_file.read_text()
     start = text.index("    zones:\n")
     config_file.write_text(text[:start] + "    zones: []  # to be drawn\n")
-    client = TestClient(create_app(config_file))
+    client = TestClient(create_app(config_file), base_url="http://localhost:8765")
     assert client.get("/api/state").json()["cameras"][0]["zones"] == []
     status, body = save(client, [])
     assert status == 400 and body["error"]["errors"][0].startswith("cameras[0].zones:")
     status, body = save(client, [{"location": "first", "polygon": WHOLE}])
     assert status == 200, body
     assert "# Edge device at Madison Ave" in config_file.read_text()
+
+
+def test_only_local_json_requests(client: TestClient, config_file: Path):
+    before = config_file.read_text()
+    r = client.get("/api/state", headers={"Host": "evil.example:8765"})
+    assert r.status_code == 403
+    r = client.post("/api/save", content='{"cameras": {}}', headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415
+    assert config_file.read_text() == before
