@@ -10,15 +10,15 @@ import argparse
 import socket
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from calibration import groundplane, snapshot
+from calibration import groundplane, people, snapshot
 from calibration.events import EventsError, count_events
 from calibration.preview import Overlay, render
-from edge.config import CameraConfig, ConfigError, load_config
-from edge.geometry import PixelPolygon
+from edge.config import CameraConfig, ConfigError, ModelConfig, load_config
 from edge.sources import SourceError, grab_one
 
 
@@ -106,50 +106,51 @@ def _base_image(args: argparse.Namespace, cam: CameraConfig) -> np.ndarray:
     return grab_one(cam.source)
 
 
-def _people(args: argparse.Namespace, cam: CameraConfig, overlay: Overlay, w: int, h: int):
-    from calibration.people import track_feet
+def _people(
+    args: argparse.Namespace,
+    model: ModelConfig,
+    cam: CameraConfig,
+    overlay: Overlay,
+    w: int,
+    h: int,
+) -> None:
+    """Heatmap, people per zone and walking speed from a video of the camera."""
     from edge.modelzoo import ModelError
 
-    model = load_config(args.config).model
     if args.weights:
         model = model.model_copy(update={"weights": args.weights})
     try:
-        sightings, (vw, vh) = track_feet(args.video, model, every=args.every)
+        found, (vw, vh) = people.track_feet(args.video, model, every=args.every)
     except ModelError as exc:
         raise UsageError(str(exc)) from None
+    except ImportError as exc:
+        raise UsageError(f"--video needs the person detector (ultralytics, torch): {exc}") from None
     # Feet points are in video pixels; the picture may be a snapshot of another size.
     sx, sy = w / vw, h / vh
-    pts = np.asarray([(s.x * sx, s.y * sy) for s in sightings], dtype=np.float64).reshape(-1, 2)
-    overlay.heat_points = pts
-    tracks: dict[int, list[tuple[float, float, float]]] = {}
-    for s, (x, y) in zip(sightings, pts, strict=True):
-        tracks.setdefault(s.track_id, []).append((s.t, x, y))
-    counts = {}
-    for zone in cam.zones:
-        poly = PixelPolygon(zone.polygon, w, h)
-        counts[zone.location] = sum(
-            any(poly.contains(x, y) for _t, x, y in seq) for seq in tracks.values()
-        )
-    overlay.people_counts = counts
+    found = [replace(s, x=s.x * sx, y=s.y * sy) for s in found]
+    overlay.heat_points = np.asarray([(s.x, s.y) for s in found], np.float64).reshape(-1, 2)
+    tracks = people.by_track(found)
+    overlay.people_counts = people.people_per_zone(tracks, cam, w, h)
     overlay.notes.append(
-        f"heatmap: {len(pts)} feet points, {len(tracks)} tracked people in {args.video.name}"
+        f"heatmap: {len(found)} feet points, {len(tracks)} tracked people in {args.video.name}"
         f" (detector on 1 of every {args.every} frames)"
     )
     hp = groundplane.homography(cam, w, h)
-    if hp is not None:
-        speeds = []
-        for seq in tracks.values():
-            arr = np.asarray(seq)
-            v = groundplane.walking_speed(arr[:, 0], arr[:, 1:], hp)
-            if v is not None:
-                speeds.append(v)
-        if speeds:
-            overlay.notes.append(
-                f"walking speed: median {np.median(speeds):.2f} m/s, "
-                f"90th percentile {np.percentile(speeds, 90):.2f} m/s over {len(speeds)} tracks"
-            )
-        else:
-            overlay.notes.append("walking speed: no track longer than 1 s")
+    if hp is None:
+        return
+    speeds = [
+        v
+        for seq in tracks.values()
+        if (v := groundplane.walking_speed([s.t for s in seq], [(s.x, s.y) for s in seq], hp))
+        is not None
+    ]
+    if speeds:
+        overlay.notes.append(
+            f"walking speed: median {np.median(speeds):.2f} m/s, "
+            f"90th percentile {np.percentile(speeds, 90):.2f} m/s over {len(speeds)} tracks"
+        )
+    else:
+        overlay.notes.append("walking speed: no track longer than 1 s")
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -172,7 +173,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
         total = sum(sum(c.values()) for c in overlay.event_counts.values())
         overlay.notes.append(f"events: {total} from {args.events.name}")
     if args.video:
-        _people(args, cam, overlay, w, h)
+        _people(args, cfg.model, cam, overlay, w, h)
     out = render(img, cam, overlay)
     snapshot.write_png(out, args.out)
     print(f"{args.out} ({w}x{h})")

@@ -48,7 +48,10 @@ def to_floor(points_px: np.ndarray, h_pix: np.ndarray) -> np.ndarray:
 
 
 def walking_speed(
-    times: Sequence[float], points_px: np.ndarray, h_pix: np.ndarray, window_s: float = 1.0
+    times: Sequence[float],
+    points_px: Sequence[tuple[float, float]] | np.ndarray,
+    h_pix: np.ndarray,
+    window_s: float = 1.0,
 ) -> float | None:
     """Mean speed (m/s) of one track, from its feet points, or None if it is too short.
 

@@ -7,10 +7,12 @@ with the same model settings as the config.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.config import ModelConfig
+from edge.config import CameraConfig, ModelConfig
+from edge.geometry import PixelPolygon
 from edge.sources import VideoFileSource
 
 
@@ -37,3 +39,24 @@ def track_feet(
             x, y = track.feet
             out.append(Sighting(frame.t, track.track_id, x, y))
     return out, (source.width, source.height)
+
+
+def by_track(sightings: Iterable[Sighting]) -> dict[int, list[Sighting]]:
+    """Sightings grouped by track id, each in time order."""
+    tracks: dict[int, list[Sighting]] = {}
+    for s in sorted(sightings, key=lambda s: s.t):
+        tracks.setdefault(s.track_id, []).append(s)
+    return tracks
+
+
+def people_per_zone(
+    tracks: dict[int, list[Sighting]], camera: CameraConfig, width: int, height: int
+) -> dict[str, int]:
+    """How many tracked people had their feet inside each zone at least once."""
+    counts: dict[str, int] = {}
+    for zone in camera.zones:
+        poly = PixelPolygon(zone.polygon, width, height)
+        counts[zone.location] = sum(
+            any(poly.contains(s.x, s.y) for s in seq) for seq in tracks.values()
+        )
+    return counts
