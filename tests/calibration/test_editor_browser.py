@@ -119,6 +119,13 @@ def test_invalid_drawings_are_refused_in_the_page(browser, editor, config_file: 
     page.click("#finish")
     page.click("#save")
     assert "give it a location name" in page.inner_text("#message.error")
+    page.click("#delete")  # the unnamed zone is still selected
+
+    # What only the edge models check comes back from the server, with its path.
+    page.locator(".zone").first.locator("input[data-field=discovery_s]").fill("0.1")
+    page.click("#save")
+    page.locator("#message.error", has_text="funnel").wait_for()
+    assert "cameras[0].zones[0]: discovery_s must be >= confirm_s" in page.inner_text("#message")
     assert config_file.read_text() == before
     assert not errors, errors
 
