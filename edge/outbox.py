@@ -7,16 +7,19 @@ survives broker outages, process crashes and power loss. The database lives in
 Durability: WAL journal with ``synchronous=FULL``. In WAL mode ``NORMAL`` only
 syncs the WAL at checkpoints, so a power cut can roll back the last commits
 (they survive a process crash, not a power loss). ``FULL`` syncs the WAL on
-every commit, so once :meth:`Outbox.put` returns the row is on stable storage.
-That costs one fsync per event (~0.2 ms here), cheap at store traffic rates.
+every commit, so once :meth:`Outbox.write` (or ``put``) returns the rows are on
+stable storage. One fsync costs 0.2-6 ms depending on the disk and its load,
+so callers batch: :meth:`Outbox.write` appends many rows and deletes acked ones
+in one transaction (group commit).
 
 Bounded: beyond ``max_rows`` rows or ``max_bytes`` payload bytes the *oldest*
-rows are dropped, counted in a persisted counter and logged; ``put`` never
-raises on a full outbox and never waits for the broker.
+rows are dropped, counted in a persisted counter and logged; a full outbox
+never raises and never waits for the broker.
 
-Thread-safety: one connection guarded by one lock. The frame loop calls
-``put``; the publisher thread calls ``pending``/``delete``; status readers call
-the accessors. Nothing here is ever called from a paho callback.
+Thread-safety: a writer connection under one lock (``write``/``put``/
+``delete``) and a reader connection under another (``pending``/``oldest``), so
+reads never wait for a commit's fsync (WAL readers see the last commit).
+Nothing here is ever called from a paho callback.
 """
 
 from __future__ import annotations
@@ -88,6 +91,12 @@ class Outbox:
         self._db.execute("PRAGMA journal_size_limit=67108864")
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        # A second connection for reads: in WAL mode it sees the last commit and
+        # never waits for the writer's fsync, so the publisher is not held up by it.
+        self._rlock = threading.Lock()
+        self._rdb = sqlite3.connect(
+            str(self.path), isolation_level=None, check_same_thread=False, timeout=10.0
+        )
         rows, size = self._db.execute(
             "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox"
         ).fetchone()
@@ -240,8 +249,8 @@ class Outbox:
 
     def pending(self, after_seq: int = 0, limit: int = 100) -> list[Row]:
         """Rows with seq > after_seq in delivery order."""
-        with self._lock:
-            cur = self._db.execute(
+        with self._rlock:
+            cur = self._rdb.execute(
                 "SELECT seq, topic, payload, created_at FROM outbox WHERE seq > ? "
                 "ORDER BY seq LIMIT ?",
                 (after_seq, limit),
@@ -261,8 +270,8 @@ class Outbox:
         return self._dropped
 
     def oldest(self) -> Row | None:
-        with self._lock:
-            got = self._db.execute(
+        with self._rlock:
+            got = self._rdb.execute(
                 "SELECT seq, topic, payload, created_at FROM outbox ORDER BY seq LIMIT 1"
             ).fetchone()
         return Row(got[0], got[1], bytes(got[2]), got[3]) if got else None
@@ -282,6 +291,8 @@ class Outbox:
                 return
             self._closed = True
             self._maybe_log_drops_locked_final()
+            with self._rlock:
+                self._rdb.close()
             self._db.close()
 
     def _maybe_log_drops_locked_final(self) -> None:

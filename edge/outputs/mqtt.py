@@ -1,13 +1,16 @@
 """MQTT output: frame loop -> durable outbox -> publisher thread -> broker (QoS 1).
 
-``emit`` serialises the payload, appends it to an in-memory hand-over queue and
-wakes the publisher thread; it never waits for the disk or the broker. The
-publisher commits everything emitted since its last pass to the SQLite outbox
-(:mod:`edge.outbox`) in one transaction (group commit: one fsync for many
-events, together with the deletes of acknowledged rows) and only then publishes
-it. A message is therefore always on disk before it is on the wire; what a
-crash can lose is only what was emitted in the last few milliseconds and not
-yet committed (``sync()`` waits for that).
+Three threads, and a queue between each: ``emit`` (frame loop) serialises the
+payload, appends it to an in-memory hand-over queue and wakes the *writer*; it
+never waits for the disk or the broker. The writer commits everything emitted
+since its last pass to the SQLite outbox (:mod:`edge.outbox`) in one
+transaction, together with the deletes of acknowledged rows (group commit: one
+fsync for many events), and then wakes the *publisher*, which publishes only
+committed rows. A message is therefore always on disk before it is on the
+wire; what a crash can lose is only what was emitted in the last few
+milliseconds and not yet committed (``sync()`` waits for that). The publisher
+reads rows on its own connection, so it keeps the broker busy while the writer
+waits for an fsync.
 
 The publisher sends rows in ``seq`` order with a bounded in-flight window and
 a token bucket (``outbox.drain_rate``) so a large backlog after an outage
@@ -148,10 +151,14 @@ class MqttOutput:
             os.close(self._lock_fd)
             raise
         self._q: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-        # Emitted, not yet committed (frame loop appends, publisher pops).
+        # Emitted, not yet committed (frame loop appends, writer pops) and acked,
+        # not yet deleted (publisher appends, writer pops).
         self._pending: collections.deque[tuple[str, bytes, float]] = collections.deque()
+        self._acked_seqs: collections.deque[int] = collections.deque()
+        self._writer_wake = threading.Event()
+        self._writer_stop = False
         self._emitted = 0  # written by the frame loop only
-        self._committed = 0  # written by the publisher only
+        self._committed = 0  # written by the writer only
         self._mem_dropped = 0
         self._mem_dropped_saved = 0
         self._connected = False
@@ -178,9 +185,11 @@ class MqttOutput:
         self.ack_latencies: collections.deque[float] = collections.deque(maxlen=200_000)
 
         self._thread = threading.Thread(target=self._run, name="mqtt-publisher", daemon=True)
+        self._writer = threading.Thread(target=self._write_loop, name="outbox-writer", daemon=True)
         mq = cfg.mqtt
         self._client.connect_async(mq.host, mq.port, keepalive=mq.keepalive_s, clean_start=True)
         self._client.loop_start()
+        self._writer.start()
         self._thread.start()
 
     # -- setup -----------------------------------------------------------------
@@ -248,14 +257,14 @@ class MqttOutput:
         # Count first: depth() must never miss a message between hand-over and commit.
         self._emitted += 1
         self._pending.append((topic(self.device_id, kind), _compact(payload), time.time()))
-        self._q.put(_WAKE_ITEM)
+        self._writer_wake.set()
 
     def sync(self, timeout_s: float | None = 10.0) -> bool:
         """Wait until every message emitted so far is committed to the outbox."""
         target = self._emitted
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while self._committed < target:
-            if not self._thread.is_alive():
+            if not self._writer.is_alive():
                 return False
             if deadline is not None and time.monotonic() >= deadline:
                 return False
@@ -289,7 +298,7 @@ class MqttOutput:
         """Wait until every row is acknowledged (True) or the timeout passes (False)."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while self.depth() > 0:
-            if not self._thread.is_alive():
+            if not (self._thread.is_alive() and self._writer.is_alive()):
                 return False
             if deadline is not None and time.monotonic() >= deadline:
                 return False
@@ -310,6 +319,9 @@ class MqttOutput:
             self._closed = True
             self._q.put((_STOP,))
             self._thread.join(15)
+            self._writer_stop = True
+            self._writer_wake.set()
+            self._writer.join(15)
             self._client.loop_stop()
             left = self.depth()
             self._outbox.close()
@@ -364,11 +376,10 @@ class MqttOutput:
                         item = self._q.get_nowait()
                     except queue.Empty:
                         item = None
-                if not stop:
-                    # Refill the window from rows already on disk before this pass's
-                    # fsync, so the broker is not idle while we wait for the disk.
-                    self._publish_some()
-                self._commit(acked)
+                if acked:
+                    # The writer deletes them with its next commit.
+                    self._acked_seqs.extend(acked)
+                    self._writer_wake.set()
                 if stop:
                     break
                 self._publish_some()
@@ -469,27 +480,47 @@ class MqttOutput:
         )
         self._client.publish(self._heartbeat_topic, _compact(hb.to_payload()), qos=0)
 
-    def _commit(self, acked: list[int]) -> None:
-        """Commit emitted messages and delete acked rows, one transaction per batch."""
+    # -- writer thread -----------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        """Commit emitted messages and delete acked rows, one transaction per pass."""
+        while True:
+            self._writer_wake.wait(0.5)
+            self._writer_wake.clear()
+            stopping = self._writer_stop
+            try:
+                self._commit()
+            except Exception:
+                log.exception("outbox writer failed; retrying")
+                time.sleep(1.0)
+            if stopping:
+                return
+
+    def _commit(self) -> None:
         if self._mem_dropped > self._mem_dropped_saved:
             delta = self._mem_dropped - self._mem_dropped_saved
             self._outbox.count_dropped(delta)
             self._mem_dropped_saved += delta
-        while self._pending or acked:
+        while self._pending or self._acked_seqs:
             batch: list[tuple[str, bytes, float]] = []
             while self._pending and len(batch) < COMMIT_BATCH:
                 batch.append(self._pending.popleft())
+            acked: list[int] = []
+            while self._acked_seqs and len(acked) < 4 * COMMIT_BATCH:
+                acked.append(self._acked_seqs.popleft())
             try:
                 self._outbox.write(batch, acked)
             except sqlite3.Error:
-                # Keep the batch in memory and retry; acked rows that stay are only
-                # sent again after a restart (a duplicate, never a loss).
+                # Keep both in memory and retry. Nothing is published before its
+                # commit, so a stuck disk delays events but never loses one.
                 self._pending.extendleft(reversed(batch))
+                self._acked_seqs.extendleft(reversed(acked))
                 log.exception("cannot write to the outbox %s; retrying", self._outbox.path)
-                self._pause_until = time.monotonic() + 1.0
+                time.sleep(1.0)
                 return
             self._committed += len(batch)
-            acked = []
+            if batch:
+                self._q.put(_WAKE_ITEM)  # new rows for the publisher
 
     def _refill(self, now: float) -> None:
         self._tokens = min(float(self._window), self._tokens + (now - self._tokens_at) * self._rate)
@@ -502,8 +533,6 @@ class MqttOutput:
         now = time.monotonic()
         if now < self._pause_until:
             return self._pause_until - now
-        if self._pending:
-            return 0.0
         if not self._ready or not self._waiting_rows():
             return 0.5
         if len(self._inflight) >= self._window:
@@ -557,7 +586,7 @@ class MqttOutput:
                         break
                     if item[0] == _ACK:
                         self._handle(item, acked)
-                self._commit(acked)
+                self._acked_seqs.extend(acked)
             self._client.disconnect()
         except Exception:
             log.exception("error while disconnecting from the MQTT broker")

@@ -418,3 +418,24 @@ def test_close_timeout_keeps_rows_and_second_user_is_refused(tmp_path):
     assert again.depth() == 5
     assert again.close(0) is False
     assert outbox_path(cfg.state_dir).exists()
+
+
+def test_emit_never_waits_for_a_slow_disk(tmp_path):
+    """A stalled fsync delays the commit, not the frame loop; sync() waits for it."""
+    cfg = make_cfg(tmp_path, 1)
+    out = MqttOutput(cfg, version="t")
+    real_write = out.outbox.write
+
+    def slow_write(*args, **kwargs):
+        time.sleep(0.5)
+        return real_write(*args, **kwargs)
+
+    out.outbox.write = slow_write
+    t = time.monotonic()
+    for i in range(50):
+        out.emit(ev(i))
+    assert time.monotonic() - t < 0.2
+    assert out.depth() == 50  # counted while still in memory
+    assert out.sync(10)
+    assert out.outbox.depth() == 50
+    assert out.close(0) is False
