@@ -156,6 +156,7 @@ class MqttOutput:
         self._pending: collections.deque[tuple[str, bytes, float]] = collections.deque()
         self._acked_seqs: collections.deque[int] = collections.deque()
         self._writer_wake = threading.Event()
+        self._emit_lock = threading.Lock()
         self._writer_stop = False
         self._emitted = 0  # written by the frame loop only
         self._committed = 0  # written by the writer only
@@ -254,9 +255,10 @@ class MqttOutput:
                     self._mem_dropped,
                 )
             return
-        # Count first: depth() must never miss a message between hand-over and commit.
-        self._emitted += 1
-        self._pending.append((topic(self.device_id, kind), _compact(payload), time.time()))
+        with self._emit_lock:  # in case several camera threads emit
+            # Count first: depth() must never miss a message between hand-over and commit.
+            self._emitted += 1
+            self._pending.append((topic(self.device_id, kind), _compact(payload), time.time()))
         self._writer_wake.set()
 
     def sync(self, timeout_s: float | None = 10.0) -> bool:

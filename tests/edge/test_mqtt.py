@@ -30,7 +30,7 @@ from edge.config import EdgeConfig
 from edge.outbox import outbox_path
 from edge.outputs import Output
 from edge.outputs.mqtt import MqttOutput, OutboxBusyError, flush_command, status_command
-from exteros.contract import CameraHealth, Event, Heartbeat
+from exteros.contract import CameraHealth, Event, Heartbeat, VisitSummary
 from tests.support.broker import Mosquitto
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,14 +181,27 @@ def seed_session(broker: Mosquitto, client_id: str, **kw: Any) -> Collector:
 
 def test_is_an_output_and_delivers_in_order(mosq, tmp_path):
     mosq.start()
-    sub = Collector(mosq.port, "sub-order", topics=("exteros/v1/+/events", "exteros/v1/+/status"))
+    topics = ("exteros/v1/+/events", "exteros/v1/+/status", "exteros/v1/+/visits")
+    sub = Collector(mosq.port, "sub-order", topics=topics)
     sub.wait_subscribed()
     out = MqttOutput(make_cfg(tmp_path, mosq.port), version="1.2.3")
     assert isinstance(out, Output)
     for i in range(200):
         out.emit(ev(i))
+    visit = VisitSummary(
+        visit_id="dev-a/cam-1/1",
+        location="loc-1",
+        device_id=DEVICE,
+        camera_id="cam-1",
+        started_at=T0,
+        ended_at=T0 + timedelta(seconds=4),
+        dwell_s=4.0,
+        kinds=["impression"],
+    )
+    out.emit(visit)
     assert out.close(drain_timeout_s=20) is True
     assert sub.wait_ids(ids(200)) == set()
+    assert wait_until(lambda: any(t == f"exteros/v1/{DEVICE}/visits" for t, _, _ in sub.messages))
     events = [p["event_id"] for _, p, _ in sub.messages if "event_id" in p]
     assert events == [ev(i).event_id for i in range(200)]  # one session, no outage: exact order
     states = [p["state"] for t, p, _ in sub.messages if t.endswith("/status")]
