@@ -408,14 +408,16 @@ class MqttOutput:
                     return False
                 self.rejected += 1
                 self._outbox.count_dropped(1)
-                log.error(
-                    "broker refused message %d (%s); dropped. Does the ACL let user %r write "
-                    "under exteros/v1/%s/?",
-                    seq,
-                    text,
-                    self.cfg.mqtt.username or self.device_id,
-                    self.device_id,
-                )
+                if self.rejected <= 10 or self.rejected % 1000 == 0:
+                    log.error(
+                        "broker refused message %d (%s); dropped (%d so far). Does the ACL "
+                        "let user %r write under exteros/v1/%s/?",
+                        seq,
+                        text,
+                        self.rejected,
+                        self.cfg.mqtt.username or self.device_id,
+                        self.device_id,
+                    )
             else:
                 self.delivered += 1
                 self.ack_latencies.append(time.time() - created_at)
