@@ -68,6 +68,7 @@ def check(name: str, out_dir: Path, weights: str, step: int, variant: str | None
     switches = 0
     wrist_frames: dict[str, list[int]] = {}
     all_ids: set[int] = set()
+    fp_list: list[tuple[int, list[int], float]] = []
     t0 = time.monotonic()
     i = -1
     while True:
@@ -99,7 +100,11 @@ def check(name: str, out_dir: Path, weights: str, step: int, variant: str | None
                 continue
             used_d.add(d)
             match[p] = d
-        fps_count += len(boxes) - len(used_d)
+        confs = r.boxes.conf.cpu().tolist() if r.boxes is not None else []
+        for d in range(len(boxes)):
+            if d not in used_d:
+                fps_count += 1
+                fp_list.append((i, [int(v) for v in boxes[d]], round(confs[d], 2)))
         for p, (_box, vis, feet) in present.items():
             in_frame = 0 <= feet[0] < w and 0 <= feet[1] < h
             if in_frame and vis >= 0.9:
@@ -142,6 +147,7 @@ def check(name: str, out_dir: Path, weights: str, step: int, variant: str | None
             for p, d in truth["people"].items()
         },
         "seconds": round(time.monotonic() - t0, 1),
+        "fp_list": fp_list,
     }
 
 
@@ -153,6 +159,7 @@ def main() -> int:
     ap.add_argument("--step", type=int, default=2, help="run the model on every n-th frame")
     ap.add_argument("--variant", default=None)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("-v", "--verbose", action="store_true", help="list unmatched detections")
     args = ap.parse_args()
     import torch
 
@@ -168,6 +175,8 @@ def main() -> int:
             f"{r['truth_interactions']}  ids {r['per_person_ids']}  ({r['seconds']}s)",
             flush=True,
         )
+        if args.verbose and r["fp_list"]:
+            print("   unmatched detections (frame, box, conf):", r["fp_list"][:8])
     return 0
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import time
@@ -199,6 +200,13 @@ def _render(
     os.replace(tmp, files.video)
 
 
+def _job(job: tuple[str, Path, float, int, str | None]) -> tuple[str, ScenarioFiles, float]:
+    name, out, fps, seed, variant = job
+    t0 = time.monotonic()
+    files = generate(name, out, fps=fps, seed=seed, variant=variant)
+    return name, files, time.monotonic() - t0
+
+
 def main(argv: list[str] | None = None) -> int:
     """``exteros-edge scenario NAME|all --out DIR [--fps F] [--variant V] [--seed N]``."""
     ap = argparse.ArgumentParser(
@@ -224,22 +232,37 @@ def main(argv: list[str] | None = None) -> int:
     if args.fps <= 0 or args.fps > 120:
         print(f"--fps must be in (0, 120], got {args.fps}", file=sys.stderr)
         return 2
+    todo = []
     for n in names:
         if args.variant == "stall" and SCENARIOS[n].stall_at is None:
             if args.name == "all":
                 continue
             print(f"scenario {n!r} has no stall variant", file=sys.stderr)
             return 2
-        t0 = time.monotonic()
-        files = generate(n, args.out, fps=args.fps, seed=args.seed, variant=args.variant)
+        todo.append(n)
+    jobs = [(n, args.out, args.fps, args.seed, args.variant) for n in todo]
+    if len(jobs) > 1 and (os.cpu_count() or 1) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        from edge.scenarios.sprites import SOURCES, load_sprite
+
+        for sprite in SOURCES:  # cut once before the workers start
+            load_sprite(sprite)
+        # spawn, not fork: the caller may have torch (and its thread pools) loaded.
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1), mp_context=ctx) as pool:
+            results = list(pool.map(_job, jobs))
+    else:
+        results = [_job(j) for j in jobs]
+    for n, files, seconds in results:
         truth = load_truth(files.truth)
         counts = ", ".join(
             f"{loc.rsplit('.', 1)[-1]}: " + "/".join(str(c[k]) for k in c)
             for loc, c in truth["expected_counts"].items()
         )
         print(
-            f"{n:13s} {truth['frames']:5d} frames {time.monotonic() - t0:5.1f}s  "
-            f"{files.video}  (imp/disc/eng/int {counts})"
+            f"{n:13s} {truth['frames']:5d} frames {seconds:5.1f}s  {files.video}  "
+            f"(imp/disc/eng/int {counts})"
         )
         for w in truth["margin_warnings"]:
             print(f"  warning: {w}", file=sys.stderr)

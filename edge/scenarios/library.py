@@ -106,7 +106,7 @@ def _reach() -> ScenarioSpec:
         duration_s=round(p.t + 2.0, 1),
         actors=(Actor("p1", "black", p.build(), sway=0.5, reaches=((t_reach, t_reach + 3.0),)),),
         zones=(table_zone(products=True),),
-        stall_at=1.5 + 3.0,
+        stall_at=t_reach + 0.7,  # the arm is out and still from t_reach + 0.4 to + 2.6
     )
 
 

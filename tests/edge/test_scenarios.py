@@ -11,9 +11,10 @@ import pytest
 
 from edge.config import load_config
 from edge.geometry import PixelPolygon
-from edge.scenarios import SCENARIOS, generate, load_truth
+from edge.scenarios import SCENARIOS, STALL_S, generate, load_truth
 from edge.scenarios.library import TABLE, WINDOW
-from edge.scenarios.render import script_frame
+from edge.scenarios.render import arm_angle, script_frame
+from edge.scenarios.spec import position
 from edge.scenarios.truth import KINDS, compute_truth
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,6 +103,19 @@ def test_truth_consistent_with_video_and_config(out_dir):
                 first = round(v["enter_s"] * fps) - track["first"]
                 assert poly.contains(*track["feet"][first])
                 assert v["dwell_s"] == pytest.approx(v["leave_s"] - v["enter_s"], abs=1e-3)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in SCENARIOS.items() if s.stall_at is not None))
+def test_stall_falls_where_nothing_moves(name):
+    """The frozen stretch of the stall variant must not hide any movement."""
+    spec = SCENARIOS[name]
+    steps = [spec.stall_at + k * 0.05 for k in range(int(STALL_S / 0.05) + 1)]
+    for actor in spec.actors:
+        poses = [position(actor.keys, t) for t in steps]
+        if all(p is None for p in poses):
+            continue
+        assert all(p is not None and p[2] == 0.0 for p in poses), actor.pid
+        assert len({arm_angle(actor, t) for t in steps}) == 1, actor.pid
 
 
 def test_variants(out_dir):
