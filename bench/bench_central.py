@@ -309,21 +309,25 @@ def main() -> None:
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     ap.add_argument("--skip-mqtt", action="store_true")
     ap.add_argument("--skip-api", action="store_true")
+    ap.add_argument("--skip-ingest", action="store_true")
+    ap.add_argument("--only", choices=["sqlite", "postgresql"], default=None)
     args = ap.parse_args()
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for label in ("sqlite", "postgresql"):
+        for label in [args.only] if args.only else ["sqlite", "postgresql"]:
             pg = PgSchema(args.pg) if label == "postgresql" else None
 
             def fresh(tag: str) -> str:
                 return pg.url if pg else f"sqlite:///{tmp}/{tag}.db"  # noqa: B023
 
             try:
-                print(f"[{label}] ingest via Ingestor.process, {args.events} events ...")
-                rate = bench_ingest(fresh("ingest"), args.events)
-                results.append((label, "ingest events/s (worker path)", rate, TARGET_INGEST))
-                if not args.skip_mqtt:
+                if not args.skip_ingest:
+                    print(f"[{label}] ingest via Ingestor.process, {args.events} events ...")
+                    rate = bench_ingest(fresh("ingest"), args.events)
+                    results.append((label, "ingest events/s (worker path)", rate, TARGET_INGEST))
+                if not args.skip_mqtt and not args.skip_ingest:
                     if pg:
                         pg.drop()
                         pg = PgSchema(args.pg)
@@ -350,6 +354,7 @@ def main() -> None:
                     pg.drop()
 
     print()
+    print(f"load average after: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"{'database':<11} {'measure':<36} {'value':>10}  vs target")
     for label, what, value, target in results:
         if target is None:

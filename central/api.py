@@ -187,6 +187,23 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
             raise ApiError(404, f"unknown location {name[:80]!r}")
         return row
 
+    locations_cache: dict[str, tuple[object, float]] = {}
+
+    def cached_location(conn, name: str, company_id: int):  # noqa: ANN001, ANN202
+        """find_location, cached briefly: a count query then costs one database round trip."""
+        now = time.monotonic()
+        hit = locations_cache.get(name)
+        if hit is None or hit[1] <= now:
+            row = find_location(conn, name, company_id)
+            if len(locations_cache) > 10000:
+                locations_cache.clear()
+            locations_cache[name] = (row, now + settings.location_cache_s)
+            return row
+        row = hit[0]
+        if row.company_id != company_id:
+            raise ApiError(404, f"unknown location {name[:80]!r}")
+        return row
+
     def parse_date(value: str) -> Date:
         if DATE_RE.match(value):
             try:
@@ -223,7 +240,7 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
             day = parse_date(date)
             hr = parse_hour(hour)
             with engine.connect() as conn:
-                loc = find_location(conn, location, company_id)
+                loc = cached_location(conn, location, company_id)
                 tz = ZoneInfo(loc.timezone)
                 try:
                     start, end = day_window(day, tz)

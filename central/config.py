@@ -17,6 +17,9 @@ class ApiSettings(BaseSettings):
 
     rate_per_s: float = Field(default=20.0, gt=0, description="sustained requests/s per API key")
     rate_burst: int = Field(default=100, ge=1, description="requests a key may burst above rate")
+    location_cache_s: float = Field(
+        default=10.0, ge=0, description="seconds a location's id/company/timezone is cached"
+    )
     key_cache_s: float = Field(
         default=5.0, ge=0, description="seconds a key lookup is cached (revocation delay)"
     )
