@@ -158,7 +158,7 @@ class MqttOutput:
         self._writer_wake = threading.Event()
         self._emit_lock = threading.Lock()
         self._writer_stop = False
-        self._emitted = 0  # written by the frame loop only
+        self._emitted = 0  # written under _emit_lock only
         self._committed = 0  # written by the writer only
         self._mem_dropped = 0
         self._mem_dropped_saved = 0
@@ -180,7 +180,6 @@ class MqttOutput:
         # publishing on the callback's flag alone could overrun that limit.
         self._ready = False
         self._pause_until = 0.0
-        self._status_mid: int | None = None
         self.delivered = 0
         self.rejected = 0
         self.ack_latencies: collections.deque[float] = collections.deque(maxlen=200_000)
@@ -236,29 +235,31 @@ class MqttOutput:
     # -- the Output seam (frame loop thread) -------------------------------------
 
     def emit(self, message: Message) -> None:
-        """Hand the message to the publisher thread, which commits it before publishing.
+        """Hand the message over for commit and delivery; returns at once.
 
-        Never waits for the disk or the broker: the publisher commits everything
-        emitted since its last commit in one transaction (group commit). Call
-        :meth:`sync` where the caller needs the message on disk before going on.
+        Never waits for the disk or the broker: the writer thread commits everything
+        emitted since its last commit in one transaction (group commit), and only
+        committed rows are published. Call :meth:`sync` where the caller needs the
+        message on disk before going on.
         """
         if self._closed:
             raise RuntimeError("MqttOutput is closed")
         kind, payload = payload_for(message)
-        if len(self._pending) >= MAX_PENDING:
-            # The disk has stopped taking writes: never block or grow without bound.
-            self._mem_dropped += 1
-            if self._mem_dropped == 1 or self._mem_dropped % 1000 == 0:
-                log.warning(
-                    "outbox writes are %d messages behind; dropped %d message(s)",
-                    len(self._pending),
-                    self._mem_dropped,
-                )
-            return
+        data = _compact(payload)
         with self._emit_lock:  # in case several camera threads emit
+            if len(self._pending) >= MAX_PENDING:
+                # The disk has stopped taking writes: never block or grow without bound.
+                self._mem_dropped += 1
+                if self._mem_dropped == 1 or self._mem_dropped % 1000 == 0:
+                    log.warning(
+                        "outbox writes are %d messages behind; dropped %d message(s)",
+                        len(self._pending),
+                        self._mem_dropped,
+                    )
+                return
             # Count first: depth() must never miss a message between hand-over and commit.
             self._emitted += 1
-            self._pending.append((topic(self.device_id, kind), _compact(payload), time.time()))
+            self._pending.append((topic(self.device_id, kind), data, time.time()))
         self._writer_wake.set()
 
     def sync(self, timeout_s: float | None = 10.0) -> bool:
@@ -280,7 +281,7 @@ class MqttOutput:
 
     def depth(self) -> int:
         """Messages not yet acknowledged by the broker (committed or about to be)."""
-        # emitted - committed also covers the batch the publisher is committing now.
+        # emitted - committed also covers the batch the writer is committing now.
         return self._outbox.depth() + max(0, self._emitted - self._committed)
 
     @property
@@ -394,8 +395,6 @@ class MqttOutput:
         kind = item[0]
         if kind == _ACK:
             _, mid, code, text = item
-            if mid == self._status_mid:
-                self._status_mid = None
             entry = self._inflight.pop(mid, None)
             if entry is None:
                 return False  # status, heartbeat (QoS 0) or a row already handled
@@ -435,10 +434,9 @@ class MqttOutput:
             )
             self._was_connected = True
             if self._announce:
-                info = self._client.publish(
+                self._client.publish(
                     self._status_topic, self._status_payload("online"), qos=1, retain=True
                 )
-                self._status_mid = info.mid
         elif kind == _DISCONNECTED:
             self._ready = False
             if self._was_connected:
