@@ -120,3 +120,9 @@ def test_example_config_is_valid() -> None:
     cfg = load_config(DEPLOY / "edge.yaml")
     assert str(cfg.state_dir) == "/var/lib/exteros"
     assert cfg.mqtt.password is None and cfg.mqtt.password_file is None  # from the credential
+
+
+def test_edge_unit_never_gives_up_restarting(edge) -> None:
+    # an unattended device has nobody to run `systemctl reset-failed`
+    assert last(edge, "Unit", "StartLimitIntervalSec") == "0"
+    assert int(last(edge, "Service", "RestartSec")) >= 5
