@@ -180,6 +180,10 @@ class MqttOutput:
         # publishing on the callback's flag alone could overrun that limit.
         self._ready = False
         self._pause_until = 0.0
+        # No PUBACK for this long on a live connection: send the in-flight rows again
+        # rather than let a lost ack hold the window (and all delivery) forever.
+        self._stall_s = 2.0 * cfg.mqtt.keepalive_s
+        self._last_progress = time.monotonic()
         self.delivered = 0
         self.rejected = 0
         self.ack_latencies: collections.deque[float] = collections.deque(maxlen=200_000)
@@ -385,6 +389,7 @@ class MqttOutput:
                     self._writer_wake.set()
                 if stop:
                     break
+                self._check_stall()
                 self._publish_some()
         except Exception:
             log.exception("MQTT publisher thread failed; undelivered rows stay in the outbox")
@@ -420,11 +425,13 @@ class MqttOutput:
             else:
                 self.delivered += 1
                 self.ack_latencies.append(time.time() - created_at)
+            self._last_progress = time.monotonic()
             acked.append(seq)
         elif kind == _CONNECTED:
             receive_max = item[1]
             self._window = min(self._window_cfg, receive_max or self._window_cfg)
             self._ready = True
+            self._last_progress = time.monotonic()
             self.last_error = None
             log.info(
                 "connected to MQTT broker %s:%d; %d message(s) waiting in the outbox",
@@ -523,6 +530,22 @@ class MqttOutput:
             self._committed += len(batch)
             if batch:
                 self._q.put(_WAKE_ITEM)  # new rows for the publisher
+
+    def _check_stall(self) -> None:
+        if not (self._ready and self._inflight):
+            self._last_progress = time.monotonic()
+            return
+        if time.monotonic() - self._last_progress < self._stall_s:
+            return
+        seqs = sorted(seq for seq, _ in self._inflight.values())
+        log.warning(
+            "no PUBACK for %.0f s with %d message(s) in flight; sending them again",
+            self._stall_s,
+            len(seqs),
+        )
+        self._inflight.clear()
+        self._cursor = min(self._cursor, seqs[0] - 1)
+        self._last_progress = time.monotonic()
 
     def _refill(self, now: float) -> None:
         self._tokens = min(float(self._window), self._tokens + (now - self._tokens_at) * self._rate)

@@ -452,3 +452,31 @@ def test_emit_never_waits_for_a_slow_disk(tmp_path):
     assert out.sync(10)
     assert out.outbox.depth() == 50
     assert out.close(0) is False
+
+
+def test_lost_acks_do_not_stall_delivery(mosq, tmp_path, caplog):
+    """If PUBACKs never come on a live connection, the rows are sent again."""
+    mosq.start()
+    sub = Collector(mosq.port, "sub-stall")
+    sub.wait_subscribed()
+    out = MqttOutput(make_cfg(tmp_path, mosq.port), version="t")
+    out._stall_s = 0.5
+    real_on_publish = out._on_publish
+    lost = []
+
+    def lose_first_acks(client, userdata, mid, reason_code, properties):
+        if len(lost) < 10:
+            lost.append(mid)
+            return
+        real_on_publish(client, userdata, mid, reason_code, properties)
+
+    out._client.on_publish = lose_first_acks
+    assert wait_until(lambda: out.connected)
+    with caplog.at_level(logging.WARNING):
+        for i in range(30):
+            out.emit(ev(i))
+        assert out.close(drain_timeout_s=15) is True
+    assert len(lost) == 10
+    assert any("no PUBACK" in r.getMessage() for r in caplog.records)
+    assert sub.wait_ids(ids(30)) == set()
+    sub.close()
