@@ -480,3 +480,18 @@ def test_lost_acks_do_not_stall_delivery(mosq, tmp_path, caplog):
     assert any("no PUBACK" in r.getMessage() for r in caplog.records)
     assert sub.wait_ids(ids(30)) == set()
     sub.close()
+
+
+def test_commands_without_an_outbox_and_while_in_use(tmp_path, capsys):
+    cfg = make_cfg(tmp_path, 1)
+    assert status_command(cfg) == 0
+    assert "not created yet" in capsys.readouterr().out
+    assert flush_command(cfg, timeout_s=0.5) == 0
+    assert "nothing to deliver" in capsys.readouterr().out
+    out = MqttOutput(cfg, version="t")
+    try:
+        assert flush_command(cfg, timeout_s=0.5) == 2
+        assert "in use by another exteros-edge process" in capsys.readouterr().err
+        assert status_command(cfg) == 0  # read-only: fine while the service runs
+    finally:
+        out.close(0)
