@@ -31,7 +31,8 @@ from central.timeutil import format_seconds
 from exteros.contract import SLUG_RE
 
 log = logging.getLogger(__name__)
-DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+HOUR_RE = re.compile(r"^[0-9]{1,2}$")  # ASCII only: str.isdigit() accepts "²"
 
 
 class ApiError(HTTPException):
@@ -216,7 +217,7 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
         v = value.strip().lower()
         if v == "all":
             return None
-        if v.isdigit() and int(v) <= 23:
+        if HOUR_RE.match(v) and int(v) <= 23:
             return int(v)
         raise ApiError(400, f"hour must be 'all' or 0-23, not {value[:40]!r}")
 

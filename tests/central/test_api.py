@@ -191,6 +191,8 @@ def test_zone_counts_are_separate_from_the_store(env):
         ("2020-01-01", {"hour": "24"}, "hour"),
         ("2020-01-01", {"hour": "-1"}, "hour"),
         ("2020-01-01", {"hour": "noon"}, "hour"),
+        ("2020-01-01", {"hour": "\u00b2"}, "hour"),  # str.isdigit() is True for it
+        ("\uff12\uff10\uff12\uff10-01-01", {}, "date"),  # full-width digits
     ],
 )
 def test_bad_input_is_400_in_the_error_shape(env, date, params, needle):
