@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from central.admin import add_device, add_location, create_key
@@ -41,10 +44,10 @@ def test_no_input_causes_a_server_error(app_and_key):
     operations = [r.ok() for r in schema.get_all_operations()]
     assert len(operations) == 7
 
-    for op in operations:
+    for op, mode in itertools.product(operations, list(GenerationMode)):
 
-        @given(case=op.as_strategy(), with_key=st.booleans())
-        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(case=op.as_strategy(generation_mode=mode), with_key=st.booleans())
+        @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
         def run(case, with_key):  # noqa: ANN001
             if with_key:  # so generated inputs reach the handlers, not only the 401
                 case.headers = {**(case.headers or {}), "Authorization": key}
