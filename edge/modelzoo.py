@@ -96,6 +96,9 @@ def resolve_weights(weights: str) -> Path:
     candidate = models_dir() / p.name
     if candidate.exists():
         return candidate
+    if os.environ.get("YOLO_OFFLINE") == "0":
+        # explicitly online: let Ultralytics download its own release by name
+        return p
     if entry_for(weights) is not None:
         raise ModelError(
             f"model {weights!r} is not in {models_dir()}; fetch it with "
