@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -44,8 +45,12 @@ class Mosquitto:
     def write_conf(self) -> None:
         data = self.workdir / "data"
         data.mkdir(exist_ok=True)
+        # as root, mosquitto drops to its own user and then cannot write its data or log
+        # in a root-owned temp dir: persistence would silently be off
+        run_as = "user root\n" if os.geteuid() == 0 and "user " not in self.extra_conf else ""
         self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
+            run_as
+            + f"listener {self.port} 127.0.0.1\n"
             + ("allow_anonymous true\n" if "allow_anonymous" not in self.extra_conf else "")
             + f"persistence true\npersistence_location {data}/\n"
             + f"log_dest file {self.log}\nlog_type error\nlog_type warning\nlog_type notice\n"
