@@ -210,7 +210,12 @@ def test_info_must_be_boolean(env):
 
 @pytest.mark.parametrize("key", [None, "", "nope", "Bearer nope", "Bearer "])
 def test_missing_or_unknown_key_is_401(env, key):
-    for path in (f"/v1/traffic/impression-counts/{sc.LOCATION}/{sc.DAY}", "/v1/locations"):
+    for path in (
+        f"/v1/traffic/impression-counts/{sc.LOCATION}/{sc.DAY}",
+        f"/v1/traffic/impression-counts/{sc.LOCATION}/{sc.DAY}?interval=week",  # 401 first
+        "/v1/traffic/impression-counts/rival-store/2020-13-01",
+        "/v1/locations",
+    ):
         r = get(env, path, key=key)
         assert r.status_code == 401
         assert r.json()["error"]["status"] == 401
