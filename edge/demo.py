@@ -425,7 +425,7 @@ def _demo(args: argparse.Namespace, workdir: Path, procs: Processes, keep: bool)
     cfg_path = workdir / "edge.yaml"
     cfg_path.write_text(yaml.safe_dump(edge_cfg, sort_keys=False))
     events_file = workdir / "events.jsonl"
-    say(f"replaying {video.name} through the edge (the real model; this takes a minute)")
+    say(f"replaying {video.name} through the edge (the real model on the CPU: a minute or a few)")
     replay = [*tool("exteros-edge", "edge.cli"), "replay", str(video), "--config", str(cfg_path),
               "--start", START, "--events-out", str(events_file), "--quiet"]  # fmt: skip
     if not mqtt_port:
