@@ -139,7 +139,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from edge.service import run_service
 
-    return run_service(args.config, no_mqtt=args.no_mqtt, events_out=args.events_out)
+    return run_service(args.config, no_mqtt=args.no_mqtt, events_out=args.events_out,
+                       log_format=args.log_format, log_level=args.log_level)  # fmt: skip
 
 
 def cmd_flush(args: argparse.Namespace) -> int:
@@ -254,7 +255,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+PASSTHROUGH = {"demo": "edge.demo", "scenario": "edge.scenarios"}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in PASSTHROUGH:
+        # these commands parse their own options (argparse.REMAINDER would eat none)
+        import importlib
+
+        return importlib.import_module(PASSTHROUGH[argv[0]]).main(argv[1:])
     args = build_parser().parse_args(argv)
     _setup_logging(args.log_format or "text", args.log_level)
     from edge.modelzoo import ModelError

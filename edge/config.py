@@ -185,10 +185,11 @@ class MqttConfig(Strict):
         if self.password is not None:
             return self.password.get_secret_value()
         if self.password_file is not None:
-            return self.password_file.read_text().strip()
+            return self.password_file.read_text().strip() or None
         cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
         if cred_dir and (Path(cred_dir) / "mqtt-password").is_file():
-            return (Path(cred_dir) / "mqtt-password").read_text().strip()
+            # the installer leaves an empty file until a password is set: that means none
+            return (Path(cred_dir) / "mqtt-password").read_text().strip() or None
         return None
 
 

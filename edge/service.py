@@ -97,16 +97,17 @@ class EdgeService:
             cam = by_id.get(cr.config.camera_id)
             if cam is None:
                 log.warning("reload: camera %s removed from the config; restart to stop it",
-                            cr.config.camera_id)  # fmt: skip
+                            cr.config.camera_id, extra={"camera": cr.config.camera_id})  # fmt: skip
                 continue
             if cam.source != cr.config.source:
                 log.warning("reload: camera %s source changed; restart to apply",
-                            cr.config.camera_id)  # fmt: skip
+                            cr.config.camera_id, extra={"camera": cr.config.camera_id})  # fmt: skip
             cr.config = cam
             if cr.pipe is not None:
                 cr.pipe.reconfigure(cam)
                 log.info("reload: camera %s now has zones %s", cam.camera_id,
-                         ", ".join(z.location for z in cam.zones))  # fmt: skip
+                         ", ".join(z.location for z in cam.zones),
+                         extra={"camera": cam.camera_id})  # fmt: skip
         self.notifier.ready()
 
     def _status_line(self, now: float) -> str:
@@ -170,7 +171,8 @@ class EdgeService:
                 if not cr.first_frame_done:
                     cr.first_frame_done = True
                     log.info("camera %s: first frame processed (%dx%d)", cr.config.camera_id,
-                             frame.image.shape[1], frame.image.shape[0])  # fmt: skip
+                             frame.image.shape[1], frame.image.shape[0],
+                             extra={"camera": cr.config.camera_id})  # fmt: skip
                 got_frame = True
             now = time.monotonic()
             if got_frame:
@@ -210,10 +212,16 @@ class EdgeService:
         return 0
 
 
-def run_service(config_path: str, no_mqtt: bool = False, events_out: str | None = None) -> int:
+def run_service(
+    config_path: str,
+    no_mqtt: bool = False,
+    events_out: str | None = None,
+    log_format: str | None = None,
+    log_level: str = "INFO",
+) -> int:
     from edge.cli import _outputs, _setup_logging
 
     cfg = load_config(config_path)
-    _setup_logging(cfg.log_format)
+    _setup_logging(log_format or cfg.log_format, log_level)
     outputs = _outputs(cfg, events_out, mqtt=not no_mqtt)
     return EdgeService(config_path, cfg, outputs).run()
