@@ -82,6 +82,12 @@ class IngestWorker:
         # Unbounded on purpose: the broker never has more than receive_maximum QoS 1
         # messages unacknowledged with us, and heartbeats (QoS 0) are small and rare.
         self._queue: queue.Queue = queue.Queue()
+        # Bumped on every CONNACK. A message received on an earlier connection is not
+        # acknowledged on a later one: the broker resends it there (same packet id,
+        # DUP) and may already have reused the id, so a late PUBACK could acknowledge
+        # a different message that is not stored yet. The resent copy is acked instead
+        # (and ignored by the unique event_id).
+        self._epoch = 0
         client_id = mqtt_options.client_id or f"exteros-ingest-{socket.gethostname()}"
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -104,6 +110,7 @@ class IngestWorker:
             log.error("broker refused the connection: %s", reason_code)
             return
         client.subscribe([(t, SubscribeOptions(qos=1)) for t in subscriptions(self.settings.group)])
+        self._epoch += 1
         self.connected.set()
         log.info("connected to %s:%s", self.opts.host, self.opts.port)
 
@@ -113,7 +120,7 @@ class IngestWorker:
             log.warning("disconnected from the broker (%s); reconnecting", reason_code)
 
     def _on_message(self, _client, _userdata, msg) -> None:  # noqa: ANN001
-        self._queue.put((msg.topic, msg.payload, msg.mid, msg.qos))
+        self._queue.put((msg.topic, msg.payload, msg.mid, msg.qos, self._epoch))
 
     def _connect(self) -> None:
         props = Properties(PacketTypes.CONNECT)
@@ -150,7 +157,7 @@ class IngestWorker:
         delay = 0.5
         while True:
             try:
-                result = self.ingestor.process(Message(t, p) for t, p, _m, _q in batch)
+                result = self.ingestor.process(Message(m[0], m[1]) for m in batch)
             except (OperationalError, InterfaceError) as exc:
                 if self.stop_event.is_set():
                     return False
@@ -172,8 +179,9 @@ class IngestWorker:
             while not self.stop_event.is_set():
                 batch = self._next_batch()
                 if batch and self._commit(batch):
-                    for _t, _p, mid, qos in batch:
-                        if qos > 0:
+                    epoch = self._epoch
+                    for _t, _p, mid, qos, received_on in batch:
+                        if qos > 0 and received_on == epoch:
                             self.client.ack(mid, qos)
                 if time.monotonic() - last_report > 10:
                     last_report = time.monotonic()

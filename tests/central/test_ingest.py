@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from central.admin import add_device, add_location, create_key
 from central.api import create_app
+from central.config import IngestSettings
 from central.ingest import IngestWorker, MqttOptions
 from central.models import DeadLetter, EventRow
 from central.store import dump_json
@@ -237,3 +238,40 @@ def test_two_workers_end_to_end_reproduce_the_published_example(tmp_path, mosq):
         r = client.get(f"/v1/traffic/{path}/{sc.LOCATION}/{sc.DAY}", headers={"Authorization": key})
         assert r.json() == sc.PUBLISHED[kind]
     engine.dispose()
+
+
+def test_broker_restart_mid_stream_loses_nothing(tmp_path, mosq):
+    from central.db import make_engine, migrate
+
+    engine = make_engine(f"sqlite:///{tmp_path}/restart.db")
+    migrate(engine)
+    setup_company(engine)
+    # Small slow batches so the broker restart surely lands mid-stream.
+    slow = IngestSettings(batch_size=20, batch_wait_s=0.02, receive_maximum=40)
+    worker = IngestWorker(engine, MqttOptions(port=mosq.port, client_id="ingest-restart"), slow)
+    real_commit = worker._commit
+
+    def slow_commit(batch):  # noqa: ANN001, ANN202 - ~400 events/s at most
+        time.sleep(0.05)
+        return real_commit(batch)
+
+    worker._commit = slow_commit
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(worker.connected.is_set, 15, "connect")
+        time.sleep(0.3)
+        n = 3000
+        publish_all(mosq.port, event_messages(n))
+        wait_for(lambda: counts(engine)[0] >= 100, 60, "first events")
+        mosq.stop()  # graceful: Mosquitto persists the worker's session and its queue
+        assert counts(engine)[0] < n, "the worker finished before the broker stopped"
+        mosq.start()
+        wait_for(lambda: counts(engine)[0] >= n, 120, "all events after the broker restart")
+        time.sleep(0.5)
+        assert counts(engine) == (n, 0)
+        assert thread.is_alive()
+    finally:
+        worker.stop()
+        thread.join(10)
+        engine.dispose()
