@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,10 +43,8 @@ class ImportReport:
         return sum(self.unknown.values())
 
 
-def _read(path: Path) -> tuple[list[Event], list[VisitSummary]]:
-    events: list[Event] = []
-    visits: list[VisitSummary] = []
-    errors: list[str] = []
+def _items(path: Path, errors: list[str]) -> Iterator[Event | VisitSummary]:
+    """Valid payloads of the file in order; a description of each bad line goes to errors."""
     try:
         handle = path.open(encoding="utf-8")
     except OSError as exc:
@@ -63,9 +62,9 @@ def _read(path: Path) -> tuple[list[Event], list[VisitSummary]]:
                 schema = obj.get("schema") if isinstance(obj, dict) else None
                 try:
                     if schema == EVENT_SCHEMA:
-                        events.append(Event.model_validate(obj))
+                        yield Event.model_validate(obj)
                     elif schema == VISIT_SCHEMA:
-                        visits.append(VisitSummary.model_validate(obj))
+                        yield VisitSummary.model_validate(obj)
                     else:
                         errors.append(
                             f"line {no}: not an {EVENT_SCHEMA} or {VISIT_SCHEMA} payload "
@@ -78,20 +77,25 @@ def _read(path: Path) -> tuple[list[Event], list[VisitSummary]]:
                     errors.append(f"line {no}: {where}: {err['msg']}{more}")
         except UnicodeDecodeError:
             raise ImportFileError(f"{path} is not UTF-8 text") from None
+
+
+def _check(path: Path) -> set[str]:
+    """First pass: every line valid? -> the location names used. Memory stays flat."""
+    errors: list[str] = []
+    names = {item.location for item in _items(path, errors)}
     if errors:
         shown = "; ".join(errors[:MAX_REPORTED_ERRORS])
         extra = f" (+{len(errors) - MAX_REPORTED_ERRORS} more)" if len(errors) > 10 else ""
         raise ImportFileError(
             f"{path}: {len(errors)} malformed line(s), nothing imported: {shown}{extra}"
         )
-    return events, visits
+    return names
 
 
 def import_jsonl(engine: Engine, path: str | Path) -> ImportReport:
     path = Path(path)
-    events, visits = _read(path)
-    report = ImportReport(events_read=len(events), visits_read=len(visits))
-    names = {e.location for e in events} | {v.location for v in visits}
+    names = _check(path)
+    report = ImportReport()
     received = now_ms()
     with engine.begin() as conn:
         known: dict[str, int] = {}
@@ -101,24 +105,43 @@ def import_jsonl(engine: Engine, path: str | Path) -> ImportReport:
                 select(Location.id, Location.name).where(Location.name.in_(name_list[i : i + 500]))
             ):
                 known[name] = lid
-        for item in [*events, *visits]:
-            if item.location not in known:
-                report.unknown[item.location] += 1
-        rows = [event_row(e, known[e.location], received) for e in events if e.location in known]
         latest: dict[int, int] = {}
-        for i in range(0, len(rows), CHUNK):
-            chunk = rows[i : i + CHUNK]
-            ids = [r["event_id"] for r in chunk]
+        events: list[dict] = []
+        visits: list[dict] = []
+
+        def flush_events() -> None:
+            ids = [r["event_id"] for r in events]
             existing = set(
                 conn.execute(select(EventRow.event_id).where(EventRow.event_id.in_(ids))).scalars()
             )
-            report.events_new += len({r["event_id"] for r in chunk} - existing)
-            insert_events(conn, chunk)
-            for r in chunk:
-                if latest.get(r["location_id"], r["occurred_ms"] - 1) < r["occurred_ms"]:
-                    latest[r["location_id"]] = r["occurred_ms"]
-        vrows = [visit_row(v, known[v.location], received) for v in visits if v.location in known]
-        for i in range(0, len(vrows), CHUNK):
-            insert_visits(conn, vrows[i : i + CHUNK])
+            report.events_new += len(set(ids) - existing)
+            insert_events(conn, events)
+            events.clear()
+
+        # Second pass: the file is read again rather than held in memory.
+        for item in _items(path, []):
+            lid = known.get(item.location)
+            if isinstance(item, Event):
+                report.events_read += 1
+            else:
+                report.visits_read += 1
+            if lid is None:
+                report.unknown[item.location] += 1
+                continue
+            if isinstance(item, Event):
+                row = event_row(item, lid, received)
+                events.append(row)
+                if latest.get(lid, row["occurred_ms"] - 1) < row["occurred_ms"]:
+                    latest[lid] = row["occurred_ms"]
+                if len(events) >= CHUNK:
+                    flush_events()
+            else:
+                visits.append(visit_row(item, lid, received))
+                if len(visits) >= CHUNK:
+                    insert_visits(conn, visits)
+                    visits.clear()
+        if events:
+            flush_events()
+        insert_visits(conn, visits)
         touch_locations(conn, latest)
     return report
