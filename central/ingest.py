@@ -103,6 +103,8 @@ class IngestWorker:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_connect_fail = self._on_connect_fail
+        self._last_fail_log = 0.0
 
     # paho callbacks: enqueue or log only.
     def _on_connect(self, client, _userdata, _flags, reason_code, _props) -> None:  # noqa: ANN001
@@ -118,6 +120,14 @@ class IngestWorker:
         self.connected.clear()
         if not self.stop_event.is_set():
             log.warning("disconnected from the broker (%s); reconnecting", reason_code)
+
+    def _on_connect_fail(self, _client, _userdata) -> None:  # noqa: ANN001
+        now = time.monotonic()
+        if now - self._last_fail_log > 30:  # say it, but not on every retry
+            self._last_fail_log = now
+            log.warning(
+                "cannot connect to the broker at %s:%s; retrying", self.opts.host, self.opts.port
+            )
 
     def _on_message(self, _client, _userdata, msg) -> None:  # noqa: ANN001
         self._queue.put((msg.topic, msg.payload, msg.mid, msg.qos, self._epoch))
