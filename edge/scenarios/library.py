@@ -33,7 +33,7 @@ TABLE = "madison-ave-store.denim-table"
 WINDOW = "madison-ave-store.window"
 
 # Floor in front of and beside the denim table (the table's front edge is row 540).
-TABLE_ZONE = ((200.0, 525.0), (715.0, 525.0), (775.0, 700.0), (150.0, 700.0))
+TABLE_ZONE = ((200.0, 505.0), (760.0, 505.0), (820.0, 700.0), (150.0, 700.0))
 # The right end of the table top with its tall pile of jeans, and the air just above it.
 TABLE_PRODUCTS = (
     (TABLE_X1 - 100.0, TABLE_TOP_BACK_Y - 50.0),
@@ -172,7 +172,7 @@ def _occluded() -> ScenarioSpec:
         .walk(300, y, mps=1.0)
         .stand(2.5)
         .walk(330, y, mps=0.7)
-        .walk(720, y, mps=0.7)
+        .walk(700, y, mps=0.7)
         .stand(1.5)
         .walk(RIGHT_OUT, y + 10, mps=1.1)
     )
@@ -237,7 +237,7 @@ def _leave_return() -> ScenarioSpec:
 
 
 def _long_empty() -> ScenarioSpec:
-    p = PathBuilder(60.0, LEFT_OUT, 650).walk(RIGHT_OUT, 640, mps=1.0)
+    p = PathBuilder(60.0, LEFT_OUT, 650).walk(RIGHT_OUT, 640, mps=1.25)
     return ScenarioSpec(
         "long_empty",
         "60 s of an empty shop (mild sensor noise, one noise burst), then one person walks "
@@ -253,9 +253,9 @@ def _small_sway() -> ScenarioSpec:
     y = 345.0
     p = (
         PathBuilder(1.5, RIGHT_OUT, y)
-        .walk(1060, y, mps=0.9)
+        .walk(1060, y, mps=1.1)
         .stand(5.0)
-        .walk(RIGHT_OUT, y + 5, mps=0.9)
+        .walk(RIGHT_OUT, y + 5, mps=1.1)
     )
     return ScenarioSpec(
         "small_sway",

@@ -27,7 +27,7 @@ TABLE_TOP_FRONT_Y = TABLE_FRONT_Y - TABLE_H
 TABLE_TOP_BACK_Y = TABLE_TOP_FRONT_Y - 38
 
 # The tall display shelf standing close to the camera (an occluder), when a scenario uses it.
-PILLAR_X0, PILLAR_X1 = 420, 680
+PILLAR_X0, PILLAR_X1 = 400, 640
 
 
 def person_height(feet_y: float) -> float:

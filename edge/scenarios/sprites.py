@@ -187,11 +187,13 @@ def load_sprite(name: str) -> Sprite:
             arr = np.load(meta)
             return Sprite(name, rgba, {int(i): (float(x), float(y)) for i, x, y in arr})
     sprite = _cut(src)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + f".{os.getpid()}.tmp.png")
-    cv2.imwrite(str(tmp), sprite.rgba)
-    np.save(
-        path.with_suffix(".npy"), np.array([(i, x, y) for i, (x, y) in sprite.keypoints.items()])
-    )
-    os.replace(tmp, path)
+    try:  # the cache is an optimisation: a read-only home must not stop generation
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.stem + f".{os.getpid()}.tmp.png")
+        cv2.imwrite(str(tmp), sprite.rgba)
+        kps = [(i, x, y) for i, (x, y) in sprite.keypoints.items()]
+        np.save(path.with_suffix(".npy"), np.array(kps, dtype=np.float64))
+        os.replace(tmp, path)
+    except OSError:
+        pass
     return sprite

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
+
 from edge.geometry import PixelPolygon
 from edge.scenarios import scene
 from edge.scenarios.render import PersonFrame
@@ -26,6 +28,7 @@ THRESHOLDS = {
 KINDS = ("impression", "discovery", "engagement", "interaction")
 MARGIN_S = 0.5  # no dwell within this of a threshold
 WRIST_MARGIN_S = 0.25  # no wrist-in-area run within this of interaction_s
+STAND_MARGIN_PX = 30.0  # a standing person's feet are at least this far from a zone edge
 
 
 def _runs(flags: list[bool]) -> list[tuple[int, int]]:
@@ -71,6 +74,18 @@ def compute_truth(
                     pf is not None
                     and any(a.contains(*w) for w in pf.wrists.values() for a in areas[loc])
                 )
+            # Somebody standing right on a zone edge is in or out by a few pixels of box
+            # jitter: not fair. Standing feet keep STAND_MARGIN_PX from every edge.
+            for i, rec in enumerate(records):
+                pf = rec.get(actor.pid)
+                if pf is None or pf.moving:
+                    continue
+                d = cv2.pointPolygonTest(poly.contour, pf.feet, True)
+                if abs(d) < STAND_MARGIN_PX:
+                    warnings.append(
+                        f"{actor.pid}@{loc}: stands {d:+.0f}px from the zone edge at {i / fps:.2f}s"
+                    )
+                    break
             runs = _runs(inside)
             # Merge runs separated by no more than the exit grace.
             visits: list[list[int]] = []
