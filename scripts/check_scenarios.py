@@ -69,6 +69,7 @@ def check(name: str, out_dir: Path, weights: str, step: int, variant: str | None
     wrist_frames: dict[str, list[int]] = {}
     all_ids: set[int] = set()
     fp_list: list[tuple[int, list[int], float]] = []
+    missed: list[tuple[int, str, list]] = []
     t0 = time.monotonic()
     i = -1
     while True:
@@ -110,6 +111,8 @@ def check(name: str, out_dir: Path, weights: str, step: int, variant: str | None
             if in_frame and vis >= 0.9:
                 expected += 1
                 hits += p in match
+                if p not in match:
+                    missed.append((i, p, _box))
         for p, d in match.items():
             tid = tids[d]
             if tid >= 0:
@@ -148,6 +151,7 @@ def check(name: str, out_dir: Path, weights: str, step: int, variant: str | None
         },
         "seconds": round(time.monotonic() - t0, 1),
         "fp_list": fp_list,
+        "missed": missed,
     }
 
 
@@ -175,6 +179,8 @@ def main() -> int:
             f"{r['truth_interactions']}  ids {r['per_person_ids']}  ({r['seconds']}s)",
             flush=True,
         )
+        if args.verbose and r["missed"]:
+            print("   missed (frame, person, true box):", r["missed"][:8])
         if args.verbose and r["fp_list"]:
             print("   unmatched detections (frame, box, conf):", r["fp_list"][:8])
     return 0
