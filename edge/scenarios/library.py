@@ -1,7 +1,7 @@
 """The scenario library: who does what in each test video.
 
 Layout of the shop (1280x720): the back wall meets the floor at row 290, the
-denim table stands on the floor in the middle-left (front edge row 470), the
+denim table stands on the floor in the middle-left (front edge row 540), the
 shop window is on the right of the back wall. Walking speeds are 1.0-1.2 m/s,
 converted to pixels with the depth scale of the scene. Every scenario starts
 and ends with about 2 s in which nobody is inside a zone.
@@ -9,9 +9,10 @@ and ends with about 2 s in which nobody is inside a zone.
 Design rules that keep the truth fair (checked by ``truth.margin_warnings``):
 a visit lasts at least 1.5 s and no dwell is within 0.5 s of the discovery
 (3 s) or engagement (10 s) thresholds; gaps outside a zone are either under
-1.5 s (same visit) or over 3 s (a new visit); people who do not reach keep their
-wrists out of the product area (it is configured only where somebody reaches,
-because a hand passing in front of the table projects onto it in the image).
+1.5 s (same visit) or over 3 s (a new visit); nobody stands within 30 px of a
+zone edge; people who do not reach keep their wrists out of the product area (it
+is configured only where somebody reaches, because a hand passing in front of
+the table projects onto it in the image).
 """
 
 from __future__ import annotations
