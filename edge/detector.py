@@ -8,6 +8,7 @@ backend class serves them all; a new runtime is one new class with ``detect``.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from edge.config import ModelConfig
-from edge.modelzoo import WRISTS, entry_for, resolve_weights
+from edge.modelzoo import WRISTS, ModelError, entry_for, resolve_weights
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,37 @@ def _configure_ultralytics() -> None:
         os.environ["YOLO_CONFIG_DIR"] = str(cfg_dir)
 
 
+OPENVINO_SUFFIX = "_openvino_model"
+
+
+def materialize_weights(cfg: ModelConfig) -> Path:
+    """The weights to load; an OpenVINO export of a registry model is made on first use.
+
+    ``yolo11n-pose_openvino_model`` (the default) is exported once from the fetched
+    ``yolo11n-pose.pt`` at ``cfg.imgsz`` and cached in the models folder. Without
+    OpenVINO installed, the PyTorch weights serve instead (slower, same counts).
+    """
+    name = Path(cfg.weights).name
+    try:
+        return resolve_weights(cfg.weights)
+    except ModelError:
+        if not name.endswith(OPENVINO_SUFFIX):
+            raise
+    base = name[: -len(OPENVINO_SUFFIX)].removesuffix("_int8") + ".pt"
+    pt = resolve_weights(base)  # ModelError names the fetch command when it is missing
+    if importlib.util.find_spec("openvino") is None:
+        log.warning("OpenVINO is not installed: using %s (pip install 'exteros[fast]')", pt)
+        return pt
+    if "_int8" in name:
+        raise ModelError(f"{name} is not exported yet: 'exteros-edge models export "
+                         f"{base} --format openvino-int8 --calib-video VIDEO'")  # fmt: skip
+    from edge.export import export_model
+
+    imgsz = cfg.imgsz if isinstance(cfg.imgsz, tuple) else (cfg.imgsz, cfg.imgsz)
+    log.info("exporting %s to OpenVINO at %dx%d (once; cached next to it)", base, *imgsz)
+    return export_model(pt, "openvino", imgsz, dest_dir=pt.parent)
+
+
 class UltralyticsDetector:
     """Any model Ultralytics can load; keeps person classes only."""
 
@@ -87,7 +119,7 @@ class UltralyticsDetector:
         from ultralytics import YOLO
 
         self.cfg = cfg
-        path = resolve_weights(cfg.weights)
+        path = materialize_weights(cfg)
         entry = entry_for(cfg.weights) or entry_for(path.name.replace("_openvino_model", ".pt"))
         task = entry.task if entry else None
         self.person_classes = list(entry.person_classes) if entry else [0]
