@@ -23,6 +23,8 @@ services:
 
 models: setup
 	$(BIN)/exteros-edge models fetch yolo11n-pose.pt
+	test -f models/yolo11n-pose_openvino_model/metadata.yaml || \
+	  $(BIN)/exteros-edge models export yolo11n-pose.pt --format openvino --imgsz 384,640
 
 demo: setup models
 	$(BIN)/exteros-edge demo

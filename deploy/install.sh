@@ -142,6 +142,14 @@ if [ "$NO_MODEL" != 1 ]; then
   "$VPY" -c 'import sys; from pathlib import Path; from edge.modelzoo import fetch
 print(fetch(sys.argv[1], Path(sys.argv[2])))' "$MODEL_NAME" "$ROOT_PREFIX/models" >/dev/null
   chmod 0644 "$ROOT_PREFIX/models/$MODEL_NAME"
+  # The default config runs the model through OpenVINO at 384x640: export it once here
+  # (a second install keeps the existing export, so the tree stays the same).
+  if [ "$MODEL_NAME" = yolo11n-pose.pt ] && [ ! -f "$ROOT_PREFIX/models/yolo11n-pose_openvino_model/metadata.yaml" ]; then
+    say "exporting $MODEL_NAME to OpenVINO (384x640)"
+    "$VPY" -c 'import sys; from pathlib import Path; from edge.export import export_model
+m = Path(sys.argv[1]); export_model(m / "yolo11n-pose.pt", "openvino", (384, 640), dest_dir=m)' \
+      "$ROOT_PREFIX/models" >/dev/null || say "OpenVINO export failed: the edge will export on first start"
+  fi
 fi
 
 # --- units, user, config ----------------------------------------------------------------------

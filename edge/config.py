@@ -197,11 +197,14 @@ class ModelConfig(Strict):
     """Person detector: weights, input size and rates."""
 
     weights: str = Field(
-        default="yolo11n-pose.pt",
-        description="registry name or path: .pt, .onnx or a *_openvino_model/ folder",
+        default="yolo11n-pose_openvino_model",
+        description="registry name or path: .pt, .onnx or a *_openvino_model/ folder; "
+        "the default is yolo11n-pose exported to OpenVINO on first use",
     )
     imgsz: int | tuple[int, int] = Field(
-        default=640, description="inference size: 640, or [height, width] of an export"
+        default=(384, 640),
+        description="inference size: 640, or [height, width] (the camera's aspect; "
+        "384x640 for 16:9, 480x640 for 4:3)",
     )
     conf: float = Field(default=0.25, gt=0, lt=1, description="detection confidence threshold")
     iou: float = Field(default=0.7, gt=0, lt=1, description="NMS IoU threshold")

@@ -91,8 +91,14 @@ def materialize_weights(cfg: ModelConfig) -> Path:
     OpenVINO installed, the PyTorch weights serve instead (slower, same counts).
     """
     name = Path(cfg.weights).name
+    want = cfg.imgsz if isinstance(cfg.imgsz, tuple) else (cfg.imgsz, cfg.imgsz)
     try:
-        return resolve_weights(cfg.weights)
+        found = resolve_weights(cfg.weights)
+        if not name.endswith(OPENVINO_SUFFIX) or _export_size(found) in (None, want):
+            return found
+        if Path(cfg.weights).exists():  # a path the user chose: use it as it is
+            return found
+        log.info("%s was exported at another size; exporting again at %dx%d", name, *want)
     except ModelError:
         if not name.endswith(OPENVINO_SUFFIX):
             raise
@@ -106,9 +112,19 @@ def materialize_weights(cfg: ModelConfig) -> Path:
                          f"{base} --format openvino-int8 --calib-video VIDEO'")  # fmt: skip
     from edge.export import export_model
 
-    imgsz = cfg.imgsz if isinstance(cfg.imgsz, tuple) else (cfg.imgsz, cfg.imgsz)
-    log.info("exporting %s to OpenVINO at %dx%d (once; cached next to it)", base, *imgsz)
-    return export_model(pt, "openvino", imgsz, dest_dir=pt.parent)
+    log.info("exporting %s to OpenVINO at %dx%d (once; cached next to it)", base, *want)
+    return export_model(pt, "openvino", want, dest_dir=pt.parent)
+
+
+def _export_size(folder: Path) -> tuple[int, int] | None:
+    """The (h, w) an export was made for, from Ultralytics' metadata.yaml."""
+    meta = folder / "metadata.yaml"
+    if not meta.is_file():
+        return None
+    import yaml
+
+    size = (yaml.safe_load(meta.read_text()) or {}).get("imgsz")
+    return (int(size[0]), int(size[1])) if isinstance(size, list) and len(size) == 2 else None
 
 
 class UltralyticsDetector:

@@ -30,7 +30,8 @@ def test_minimal_file_is_valid_with_defaults(tmp_path):
     zone = cfg.cameras[0].zones[0]
     assert (zone.confirm_s, zone.discovery_s, zone.engagement_s) == (0.5, 3.0, 10.0)
     assert (zone.exit_grace_s, zone.interaction_s) == (2.0, 0.5)
-    assert cfg.model.weights == "yolo11n-pose.pt"
+    assert cfg.model.weights == "yolo11n-pose_openvino_model"
+    assert cfg.model.imgsz == (384, 640)
     assert cfg.mqtt.port == 1883 and cfg.timezone == "UTC"
 
 
