@@ -89,6 +89,18 @@ def test_scenario_counts_and_dwell_are_exact(name, scenario_dir, tmp_path):
     assert len({e["event_id"] for e in events}) == len(events)
 
 
+@pytest.mark.parametrize(
+    ("name", "variant"),
+    [("stop4", "stall"), ("reach", "stall"), ("crossing", "fps10"), ("group", "fps25")],
+)
+def test_camera_stall_and_other_speeds_give_the_same_counts(name, variant, scenario_dir, tmp_path):
+    files = generate(name, scenario_dir, variant=variant)
+    truth = load_truth(files.truth)
+    payloads = replay(files.video, files.config, tmp_path / "events.jsonl")
+    assert counts_of(payloads, truth["expected_counts"]) == truth["expected_counts"]
+    assert check_dwell(truth, payloads) == []
+
+
 def test_two_replays_give_identical_event_ids(scenario_dir, tmp_path):
     files = generate("two_zones" if "two_zones" in SCENARIOS else sorted(SCENARIOS)[0],
                      scenario_dir)  # fmt: skip
