@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -149,7 +150,7 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
     keys = KeyCache(engine, settings.key_cache_s)
     limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="Exteros API",
         version=exteros.__version__,
         description=(
