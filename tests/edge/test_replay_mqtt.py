@@ -69,8 +69,13 @@ def written_ids(path: Path) -> set[str]:
 
 
 def edge_env(port: int, state: Path) -> dict[str, str]:
-    return {**os.environ, "EXTEROS_MQTT__PORT": str(port), "EXTEROS_STATE_DIR": str(state),
-            "EXTEROS_MQTT__RECONNECT_MIN_S": "0.2", "EXTEROS_MQTT__RECONNECT_MAX_S": "1"}  # fmt: skip
+    return {
+        **os.environ,
+        "EXTEROS_MQTT__PORT": str(port),
+        "EXTEROS_STATE_DIR": str(state),
+        "EXTEROS_MQTT__RECONNECT_MIN_S": "0.2",
+        "EXTEROS_MQTT__RECONNECT_MAX_S": "1",
+    }
 
 
 def edge(args: list[str], env: dict[str, str], timeout: float = 900):
