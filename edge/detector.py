@@ -70,6 +70,9 @@ class Detector(Protocol):
 
 def _configure_ultralytics() -> None:
     os.environ.setdefault("YOLO_OFFLINE", "1")
+    # Busy-waiting OpenMP threads starve the decode thread and other cameras on a small
+    # box (PyTorch: 45 -> 187 ms per frame with one busy neighbour; 79 ms when passive).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if "YOLO_CONFIG_DIR" not in os.environ:
         cfg_dir = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "exteros"
         try:
@@ -136,7 +139,7 @@ class UltralyticsDetector:
 
         self.cfg = cfg
         path = materialize_weights(cfg)
-        entry = entry_for(cfg.weights) or entry_for(path.name.replace("_openvino_model", ".pt"))
+        entry = entry_for(cfg.weights) or entry_for(path.name)
         task = entry.task if entry else None
         self.person_classes = list(entry.person_classes) if entry else [0]
         self.model = YOLO(str(path), task=task) if task else YOLO(str(path))

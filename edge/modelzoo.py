@@ -85,7 +85,13 @@ class ModelError(Exception):
 
 
 def entry_for(weights: str) -> ModelEntry | None:
-    return REGISTRY.get(Path(weights).name)
+    """The registry entry of a model or of any export of it (.onnx, *_openvino_model)."""
+    name = Path(weights).name
+    for suffix in ("_int8_openvino_model", "_openvino_model", ".onnx"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)] + ".pt"
+            break
+    return REGISTRY.get(name)
 
 
 def resolve_weights(weights: str) -> Path:

@@ -156,7 +156,7 @@ class EdgeService:
                 self._do_reload()
             got_frame = False
             for cr in self.cameras:
-                frame = cr.source.read(0.02)
+                frame = cr.source.read(0)
                 if frame is None:
                     continue
                 if frame.t - cr.last_processed_t < period * 0.9:

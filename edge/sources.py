@@ -264,10 +264,18 @@ class LiveSource:
 
     # -- consumer side -------------------------------------------------------------------
     def read(self, timeout_s: float) -> Frame | None:
+        """The newest frame (older queued ones are stale and dropped), or None."""
         try:
-            return self._queue.get(timeout=timeout_s)
+            frame = (
+                self._queue.get(timeout=timeout_s) if timeout_s > 0 else self._queue.get_nowait()
+            )
         except queue.Empty:
             return None
+        while True:
+            try:
+                frame = self._queue.get_nowait()
+            except queue.Empty:
+                return frame
 
     def close(self) -> None:
         self._stop.set()
