@@ -90,33 +90,46 @@ def materialize_weights(cfg: ModelConfig) -> Path:
     """The weights to load; an OpenVINO export of a registry model is made on first use.
 
     ``yolo11n-pose_openvino_model`` (the default) is exported once from the fetched
-    ``yolo11n-pose.pt`` at ``cfg.imgsz`` and cached in the models folder. Without
-    OpenVINO installed, the PyTorch weights serve instead (slower, same counts).
+    ``yolo11n-pose.pt`` at ``cfg.imgsz`` and cached in the models folder; another input
+    size gets its own folder (``yolo11n-pose_640x640_openvino_model``) so configs with
+    different sizes never overwrite each other's export. Without OpenVINO installed,
+    the PyTorch weights serve instead (slower, same counts).
     """
     name = Path(cfg.weights).name
     want = cfg.imgsz if isinstance(cfg.imgsz, tuple) else (cfg.imgsz, cfg.imgsz)
-    try:
-        found = resolve_weights(cfg.weights)
-        if not name.endswith(OPENVINO_SUFFIX) or _export_size(found) in (None, want):
+    if Path(cfg.weights).exists() or not name.endswith(OPENVINO_SUFFIX):
+        return resolve_weights(cfg.weights)  # a path the user chose, or a .pt/.onnx name
+    stem = name[: -len(OPENVINO_SUFFIX)]
+    base = stem.removesuffix("_int8") + ".pt"
+    candidates = [name, f"{stem}_{want[0]}x{want[1]}{OPENVINO_SUFFIX}"]
+    for cand in candidates:
+        try:
+            found = resolve_weights(cand)
+        except ModelError:
+            continue
+        if _export_size(found) in (None, want):
             return found
-        if Path(cfg.weights).exists():  # a path the user chose: use it as it is
-            return found
-        log.info("%s was exported at another size; exporting again at %dx%d", name, *want)
-    except ModelError:
-        if not name.endswith(OPENVINO_SUFFIX):
-            raise
-    base = name[: -len(OPENVINO_SUFFIX)].removesuffix("_int8") + ".pt"
     pt = resolve_weights(base)  # ModelError names the fetch command when it is missing
     if importlib.util.find_spec("openvino") is None:
-        log.warning("OpenVINO is not installed: using %s (pip install 'exteros[fast]')", pt)
+        log.warning("OpenVINO is not installed: using %s (pip install openvino)", pt)
         return pt
     if "_int8" in name:
         raise ModelError(f"{name} is not exported yet: 'exteros-edge models export "
                          f"{base} --format openvino-int8 --calib-video VIDEO'")  # fmt: skip
+    import shutil
+    import tempfile
+
     from edge.export import export_model
 
-    log.info("exporting %s to OpenVINO at %dx%d (once; cached next to it)", base, *want)
-    return export_model(pt, "openvino", want, dest_dir=pt.parent)
+    taken = (pt.parent / name).exists()  # the plain name holds an export of another size
+    target = pt.parent / (candidates[1] if taken else name)
+    log.info("exporting %s to OpenVINO at %dx%d into %s (once)", base, *want, target.name)
+    with tempfile.TemporaryDirectory(dir=pt.parent, prefix=".export-") as tmp:
+        made = export_model(pt, "openvino", want, dest_dir=Path(tmp))
+        if target.exists():
+            shutil.rmtree(target)
+        made.rename(target)
+    return target
 
 
 def _export_size(folder: Path) -> tuple[int, int] | None:
