@@ -25,7 +25,7 @@ class Annotator:
         self.writer = cv2.VideoWriter(str(self.path), fourcc, fps, size)
         if not self.writer.isOpened():
             raise OSError(f"cannot write annotated video to {self.path}")
-        self.flashes: list[tuple[float, str, tuple[float, float]]] = []
+        self.flashes: list[tuple[float, str]] = []  # (time fired, text)
 
     def write(self, pipe: CameraPipeline, res: FrameResult) -> None:
         img = res.frame.image.copy()
@@ -60,12 +60,11 @@ class Annotator:
                 cv2.circle(img, (int(wx), int(wy)), 5, (255, 0, 255), -1)
         for msg in res.messages:
             if isinstance(msg, Event):
-                feet = next((tr.feet for tr in res.tracks), (20.0, 40.0))
-                self.flashes.append((t, f"{msg.kind.value.upper()} {msg.location}", feet))
+                self.flashes.append((t, f"{msg.kind.value.upper()} {msg.location}"))
         self.flashes = [f for f in self.flashes if t - f[0] < FLASH_S]
         if self.flashes:
             cv2.rectangle(img, (0, 0), (img.shape[1] - 1, img.shape[0] - 1), (0, 255, 255), 12)
-            for i, (_, text, _) in enumerate(self.flashes):
+            for i, (_, text) in enumerate(self.flashes):
                 cv2.putText(img, text, (20, 40 + 30 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.9,
                             (0, 255, 255), 2)  # fmt: skip
         cv2.putText(img, f"t={t:7.2f}s", (img.shape[1] - 170, 30), cv2.FONT_HERSHEY_SIMPLEX,

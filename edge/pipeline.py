@@ -127,6 +127,7 @@ class CameraPipeline:
         self.stats = CameraStats()
         self.last_t = 0.0
         self._last_dets = 0
+        self._removed: dict[str, ZoneRuntime] = {}  # zones dropped by a reload
 
     def _ensure_zones(self, image: np.ndarray) -> None:
         h, w = image.shape[:2]
@@ -154,7 +155,7 @@ class CameraPipeline:
                 new.append(zr)
             else:
                 new.append(ZoneRuntime.build(z, w, h))
-        self._removed = old  # zones dropped by the reload: close their visits on next frame
+        self._removed = old  # their open visits are closed on the next frame
         self.zones = new
 
     def _observations(self, tracks: list[Track]) -> list[Observation]:
@@ -176,7 +177,7 @@ class CameraPipeline:
         self.stats.frames += 1
         self.last_t = frame.t
         changes: list[tuple[str, Change]] = []
-        for loc, zr in getattr(self, "_removed", {}).items():
+        for loc, zr in self._removed.items():
             changes += [(loc, c) for c in zr.visits.close_all()]
         self._removed = {}
         tracks: list[Track] = []
