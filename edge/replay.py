@@ -109,7 +109,7 @@ def replay(
     total = source.frame_count // stride if source.frame_count > 0 else None
     t0 = time.perf_counter()
     try:
-        with _progress(progress, total, camera.camera_id) as advance:
+        with _progress(progress, total, camera.camera_id, stride) as advance:
             for frame in threaded_frames(source, stride):
                 res = pipe.process(frame)
                 emit(res.messages)
@@ -137,8 +137,8 @@ def replay(
 class _progress:
     """A rich progress bar with fps and ETA on a terminal; nothing otherwise."""
 
-    def __init__(self, enabled: bool, total: int | None, label: str) -> None:
-        self.enabled, self.total, self.label = enabled, total, label
+    def __init__(self, enabled: bool, total: int | None, label: str, stride: int) -> None:
+        self.enabled, self.total, self.label, self.stride = enabled, total, label, stride
         self._bar = None
 
     def __enter__(self):
@@ -156,7 +156,7 @@ class _progress:
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[fps]:.1f} fps"),
+            TextColumn("{task.fields[fps]:.1f} video fps"),
             TimeRemainingColumn(),
             transient=False,
         )
@@ -168,7 +168,8 @@ class _progress:
         def advance() -> None:
             state["n"] += 1
             el = time.perf_counter() - t0
-            self._bar.update(task, advance=1, fps=state["n"] / el if el > 0 else 0.0)
+            fps = state["n"] * self.stride / el if el > 0 else 0.0  # video frames covered
+            self._bar.update(task, advance=1, fps=fps)
 
         return advance
 
