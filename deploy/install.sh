@@ -158,7 +158,7 @@ for unit in exteros-edge.service exteros-central-api.service exteros-central-ing
   install -m 0644 "$HERE/$unit" "$UNIT_DIR/$unit"
 done
 install -m 0644 "$HERE/sysusers.d/exteros.conf" "$SYSUSERS_DIR/exteros.conf"
-[ -f "$SRC/docs/deploy.md" ] && install -m 0644 "$SRC/docs/deploy.md" "$ROOT_PREFIX/share/doc/deploy.md"
+[ -f "$SRC/README.md" ] && install -m 0644 "$SRC/README.md" "$ROOT_PREFIX/share/doc/README.md"
 install -m 0644 "$HERE/edge.yaml" "$ROOT_PREFIX/share/doc/edge.yaml.example"
 
 install -d -m 0755 "$CONF_DIR"
