@@ -84,6 +84,7 @@ def _configure_ultralytics() -> None:
 
 
 OPENVINO_SUFFIX = "_openvino_model"
+LOW_CONF = 0.1  # boxes down to this confidence may continue an existing track
 
 
 def materialize_weights(cfg: ModelConfig) -> Path:
@@ -164,7 +165,9 @@ class UltralyticsDetector:
         result = self.model.predict(
             image,
             imgsz=self.imgsz,
-            conf=self.cfg.conf,
+            # ByteTrack's second stage keeps a track alive through partial occlusion with
+            # low-confidence boxes: hand it those too; new tracks still need cfg.conf+
+            conf=min(self.cfg.conf, LOW_CONF),
             iou=self.cfg.iou,
             classes=self.person_classes,
             device=self.cfg.device,
@@ -215,7 +218,7 @@ class PersonTracker:
         args = IterableSimpleNamespace(
             tracker_type="bytetrack",
             track_high_thresh=max(cfg.conf, 0.25),
-            track_low_thresh=0.1,
+            track_low_thresh=LOW_CONF,
             new_track_thresh=max(cfg.conf, 0.3),
             track_buffer=max(1, round(cfg.track_buffer_s * process_fps)),
             match_thresh=0.8,

@@ -184,7 +184,7 @@ class CameraPipeline:
         inferred = self._needs_inference(frame.image)
         if inferred:
             dets = self.detector.detect(frame.image)
-            self._last_dets = len(dets)
+            self._last_dets = int((dets.conf >= self.cfg.model.conf).sum())
             tracks = self.tracker.update(dets, frame.image)
             self.stats.inferred += 1
         else:
