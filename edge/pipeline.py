@@ -104,7 +104,6 @@ class FrameResult:
     frame: Frame
     tracks: list[Track]
     messages: list[Message]
-    inferred: bool
 
 
 class CameraPipeline:
@@ -125,7 +124,6 @@ class CameraPipeline:
         self.zones: list[ZoneRuntime] = []
         self.size: tuple[int, int] | None = None
         self.stats = CameraStats()
-        self.last_t = 0.0
         self._last_dets = 0
         self._removed: dict[str, ZoneRuntime] = {}  # zones dropped by a reload
 
@@ -175,14 +173,12 @@ class CameraPipeline:
     def process(self, frame: Frame) -> FrameResult:
         self._ensure_zones(frame.image)
         self.stats.frames += 1
-        self.last_t = frame.t
         changes: list[tuple[str, Change]] = []
         for loc, zr in self._removed.items():
             changes += [(loc, c) for c in zr.visits.close_all()]
         self._removed = {}
         tracks: list[Track] = []
-        inferred = self._needs_inference(frame.image)
-        if inferred:
+        if self._needs_inference(frame.image):
             dets = self.detector.detect(frame.image)
             self._last_dets = int((dets.conf >= self.cfg.model.conf).sum())
             tracks = self.tracker.update(dets, frame.image)
@@ -192,7 +188,7 @@ class CameraPipeline:
         obs = self._observations(tracks)
         for zr in self.zones:
             changes += [(zr.config.location, c) for c in zr.visits.update(frame.t, obs)]
-        return FrameResult(frame, tracks, self._messages(changes), inferred)
+        return FrameResult(frame, tracks, self._messages(changes))
 
     def _messages(self, changes: list[tuple[str, Change]]) -> list[Message]:
         out: list[Message] = []

@@ -65,7 +65,6 @@ class Visit:
     hand_since: float | None = None
     hand_last: float | None = None
     interaction_due: bool = False
-    ended: bool = False
 
     @property
     def confidence(self) -> float:
@@ -225,7 +224,6 @@ class LocationVisits:
         keep: list[Visit] = []
         for v in self.open:
             if t - v.last_in_t > self.rules.exit_grace_s:
-                v.ended = True
                 if v.confirmed:
                     out.append(Ended(v))
             else:
@@ -237,7 +235,6 @@ class LocationVisits:
         """End every open visit at its last frame inside (end of replay, shutdown)."""
         out: list[Change] = []
         for v in self.open:
-            v.ended = True
             if v.confirmed:
                 out.append(Ended(v))
         self.open = []
