@@ -8,6 +8,7 @@ file fails with *every* error, each with its path in the file
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from edge.geometry import validate_relative_polygon
 from exteros.contract import Slug
@@ -363,6 +365,57 @@ def parse_config(data: Any, source: str | None = None) -> EdgeConfig:
         return EdgeConfig(**data)
     except ValidationError as exc:
         raise ConfigError(validation_lines(exc), source) from None
+    except SettingsError as exc:  # an EXTEROS_* override whose value is not valid JSON
+        raise ConfigError([env_error_line(exc)], source) from None
+
+
+def env_error_line(exc: SettingsError) -> str:
+    """One line naming the environment variable whose JSON value cannot be parsed."""
+    m = re.search(r'field "([^"]+)"', str(exc))
+    name = f"EXTEROS_{m.group(1).upper()}" if m else "an EXTEROS_* variable"
+    return (
+        f"environment override {name}: value is not valid JSON "
+        f"(nested keys take JSON, e.g. {name}='[...]'; or unset it)"
+    )
+
+
+# A YAML alias may point at a node that holds aliases itself: a few hundred bytes can
+# expand to billions of values ("billion laughs"). A config has a few hundred values.
+MAX_YAML_VALUES = 100_000
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """How many values ``node`` becomes once every alias is expanded (counted, not built)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = 1  # a recursive alias counts once instead of looping
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(child, memo) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    memo[key] = min(size, 10 * MAX_YAML_VALUES)
+    return memo[key]
+
+
+def safe_yaml_load(text: str) -> Any:
+    """``yaml.safe_load`` that refuses alias bombs before building anything."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}) > MAX_YAML_VALUES:
+            raise ConfigError(
+                [
+                    f"YAML expands to more than {MAX_YAML_VALUES:,} values through aliases "
+                    "(&anchor/*alias); write the values out or use fewer nested aliases"
+                ]  # fmt: skip
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def load_config(path: str | os.PathLike[str]) -> EdgeConfig:
@@ -375,7 +428,11 @@ def load_config(path: str | os.PathLike[str]) -> EdgeConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"cannot read config file {p}: {exc}"]) from None
     try:
-        data = yaml.safe_load(text)
+        data = safe_yaml_load(text)
+    except ConfigError as exc:
+        raise ConfigError(exc.errors, str(p)) from None
+    except RecursionError:
+        raise ConfigError(["YAML nests too deeply"], str(p)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
