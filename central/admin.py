@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Engine, select
 from central.keys import display_prefix, generate_key, hash_key
 from central.models import ApiKey, Company, Device, Location
 from central.timeutil import now_ms
-from exteros.contract import SLUG_RE
+from exteros.contract import is_slug
 
 
 class AdminError(ValueError):
@@ -18,7 +18,7 @@ class AdminError(ValueError):
 
 
 def check_slug(value: str, what: str) -> str:
-    if not SLUG_RE.match(value):
+    if not is_slug(value):
         raise AdminError(
             f"{what} {value!r} is not a slug (lower-case letters, digits, '.', '_', '-'; "
             "starts with a letter or digit; at most 64 characters)"

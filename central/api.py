@@ -24,16 +24,17 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 import exteros
+from central.authlimit import AuthFailureLimiter
 from central.config import ApiSettings
 from central.counts import PLURAL, bucket, day_window, slot_counts
 from central.keys import hash_key, parse_authorization, same_hash
 from central.models import ApiKey, Company, Location
 from central.timeutil import format_seconds
-from exteros.contract import SLUG_RE
+from exteros.contract import is_slug
 
 log = logging.getLogger(__name__)
-DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-HOUR_RE = re.compile(r"^[0-9]{1,2}$")  # ASCII only: str.isdigit() accepts "²"
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # used with fullmatch
+HOUR_RE = re.compile(r"[0-9]{1,2}")  # ASCII only: str.isdigit() accepts "²"
 
 
 class ApiError(HTTPException):
@@ -58,7 +59,11 @@ ERRORS = {
     400: {"model": ErrorBody, "description": "bad date, interval or hour"},
     401: {"model": ErrorBody, "description": "missing or unknown API key"},
     404: {"model": ErrorBody, "description": "unknown location (or one of another company)"},
-    429: {"model": ErrorBody, "description": "too many requests for this key"},
+    429: {
+        "model": ErrorBody,
+        "description": "too many requests for this key, or too many failed "
+        "authentications from this address",
+    },
     503: {"model": ErrorBody, "description": "the store is unavailable"},
 }
 
@@ -149,6 +154,7 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()
     keys = KeyCache(engine, settings.key_cache_s)
     limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
+    auth_failures = AuthFailureLimiter(settings.auth_fail_limit, settings.auth_fail_window_s)
 
     app = FastAPIOffline(
         title="Exteros API",
@@ -160,10 +166,21 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
     )
     app.state.engine = engine
 
-    def company(header: Annotated[str | None, Depends(api_key_header)]) -> int:
+    def company(request: Request, header: Annotated[str | None, Depends(api_key_header)]) -> int:
+        # Behind a reverse proxy this is the proxy unless uvicorn trusts its
+        # X-Forwarded-For (--forwarded-allow-ips); then it is the real client.
+        address = request.client.host if request.client else "unknown"
+        wait = auth_failures.retry_after(address, time.monotonic())
+        if wait:
+            raise ApiError(
+                429,
+                f"too many failed authentications from this address; retry in {wait:.0f} s",
+                headers={"Retry-After": str(max(1, round(wait + 0.5)))},
+            )
         key = parse_authorization(header)
         found = keys.company_of(key) if key and len(key) <= 512 else None
         if found is None:
+            auth_failures.failed(address, time.monotonic())
             raise ApiError(401, "missing or unknown API key (send 'Authorization: YOUR_API_KEY')")
         wait = limiter.take(hash_key(key))
         if wait:
@@ -178,7 +195,7 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
 
     def find_location(conn, name: str, company_id: int):  # noqa: ANN001, ANN202
         row = None
-        if SLUG_RE.match(name):
+        if is_slug(name):
             row = conn.execute(
                 select(
                     Location.id, Location.company_id, Location.timezone, Location.last_update_ms
@@ -207,7 +224,7 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
         return row
 
     def parse_date(value: str) -> Date:
-        if DATE_RE.match(value):
+        if DATE_RE.fullmatch(value):
             try:
                 return Date.fromisoformat(value)
             except ValueError:
@@ -218,7 +235,7 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
         v = value.strip().lower()
         if v == "all":
             return None
-        if HOUR_RE.match(v) and int(v) <= 23:
+        if HOUR_RE.fullmatch(v) and int(v) <= 23:
             return int(v)
         raise ApiError(400, f"hour must be 'all' or 0-23, not {value[:40]!r}")
 

@@ -65,7 +65,7 @@ def build_parser() -> Parser:
     )
     c_add = comp.add_parser("add", help="add a company")
     c_add.add_argument("name")
-    c_add.add_argument("--timezone", default="UTC", help="default for auto-created locations")
+    c_add.add_argument("--timezone", default="UTC", help="the company's default IANA timezone")
     comp.add_parser("list", help="list companies")
 
     loc = sub.add_parser("locations", help="add or list locations").add_subparsers(
@@ -154,6 +154,19 @@ def _password(args: argparse.Namespace) -> str | None:
         raise CliError(f"cannot read the MQTT password file {path}: {exc.strerror}") from None
 
 
+def _settings(kind: type):  # noqa: ANN202
+    """Settings from the environment; a bad value is one line naming the variable."""
+    from pydantic import ValidationError
+
+    try:
+        return kind()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        prefix = kind.model_config.get("env_prefix", "")
+        name = f"{prefix}{err['loc'][0]}".upper() if err["loc"] else prefix
+        raise CliError(f"{name}: {err['msg']} (got {err.get('input')!r})") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from central.models import ApiKey, Company, DeadLetter, Device, Location
 
@@ -233,13 +246,21 @@ def run(args: argparse.Namespace) -> int:
             print(f"revoked {args.prefix}")
         return 0
     if args.cmd == "import":
+        from central.config import IngestSettings
         from central.importer import import_jsonl
 
-        rep = import_jsonl(engine, args.file)
+        rep = import_jsonl(engine, args.file, _settings(IngestSettings))
         print(
             f"read {rep.events_read} events and {rep.visits_read} visits; "
             f"{rep.events_new} new events stored"
         )
+        status = 0
+        if rep.conflicts:
+            _note(
+                f"{PROG}: skipped {rep.conflicts} conflicting duplicate(s): ids already stored "
+                "(or repeated in the file) with other content; the first copies are kept"
+            )
+            status = 2
         if rep.unknown:
             names = ", ".join(f"{n} ({c})" for n, c in sorted(rep.unknown.items()))
             _note(
@@ -247,8 +268,8 @@ def run(args: argparse.Namespace) -> int:
                 f"add them with `{PROG} locations add NAME --company C --timezone TZ` "
                 "and import again (importing is idempotent)"
             )
-            return 2
-        return 0
+            status = 2
+        return status
     if args.cmd == "dead-letters":
         with engine.connect() as conn:
             total = conn.execute(select(func.count()).select_from(DeadLetter)).scalar_one()
@@ -265,13 +286,16 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
 
         from central.api import create_app
+        from central.config import ApiSettings
 
-        app = create_app(engine)
+        app = create_app(engine, _settings(ApiSettings))
         uvicorn.run(app, host=args.host, port=args.port, log_level="info")
         return 0
     if args.cmd == "ingest":
+        from central.config import IngestSettings
         from central.ingest import IngestWorker, MqttOptions
 
+        settings = _settings(IngestSettings)
         worker = IngestWorker(
             engine,
             MqttOptions(
@@ -283,6 +307,7 @@ def run(args: argparse.Namespace) -> int:
                 tls=args.mqtt_tls,
                 ca_file=args.mqtt_ca,
             ),
+            settings,
         )
         signal.signal(signal.SIGTERM, lambda *_: worker.stop())
         signal.signal(signal.SIGINT, lambda *_: worker.stop())

@@ -6,6 +6,8 @@ file, never from the environment or the command line.
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -22,6 +24,15 @@ class ApiSettings(BaseSettings):
     )
     key_cache_s: float = Field(
         default=5.0, ge=0, description="seconds a key lookup is cached (revocation delay)"
+    )
+    auth_fail_limit: int = Field(
+        default=20,
+        ge=1,
+        description="failed authentications per client address in auth_fail_window_s "
+        "before that address is answered 429",
+    )
+    auth_fail_window_s: float = Field(
+        default=60.0, gt=0, description="window over which failed authentications are counted"
     )
 
 
@@ -43,3 +54,12 @@ class IngestSettings(BaseSettings):
         default=2000, ge=1, le=65535, description="unacknowledged messages the broker may send"
     )
     group: str = Field(default="exteros-ingest", description="shared-subscription group name")
+    clock_skew_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="how far past the receive time a timestamp may lie (device clock skew)",
+    )
+    earliest: date = Field(
+        default=date(2000, 1, 1),
+        description="timestamps before this UTC day are refused (replays of old video are fine)",
+    )

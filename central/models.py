@@ -42,7 +42,11 @@ class Company(Base):
 
 
 class Location(Base):
-    """A store, popup or zone. Names are global slugs: the API path carries only the name."""
+    """A store, popup or zone. Names are global slugs: the API path carries only the name.
+
+    Only ``exteros-central locations add`` creates them; ingest never does, so a device
+    cannot claim a name another company will need.
+    """
 
     __tablename__ = "locations"
 
@@ -87,7 +91,7 @@ class EventRow(Base):
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
-    event_id: Mapped[str] = mapped_column(String(512), unique=True)
+    event_id: Mapped[str] = mapped_column(String(512))
     kind: Mapped[str] = mapped_column(String(16))
     location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"))
     device_id: Mapped[str] = mapped_column(String(64))
@@ -100,6 +104,9 @@ class EventRow(Base):
     received_ms: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (
+        # An event's identity is scoped to the device that sent it: no device can take,
+        # or collide with, another device's ids.
+        UniqueConstraint("device_id", "event_id", name="uq_events_device_id_event_id"),
         # The day queries: one location, a range of visit starts, grouped by kind.
         Index("ix_events_location_start", "location_id", "visit_started_ms", "kind"),
     )
@@ -122,7 +129,9 @@ class VisitRow(Base):
     received_ms: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (
-        UniqueConstraint("visit_id", "location_id", name="uq_visits_visit_id_location_id"),
+        UniqueConstraint(
+            "device_id", "visit_id", "location_id", name="uq_visits_device_id_visit_id_location_id"
+        ),
         Index("ix_visits_location_start", "location_id", "started_ms"),
     )
 

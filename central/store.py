@@ -1,10 +1,13 @@
 """The one write path into the store, shared by the MQTT worker and the import command.
 
 ``Ingestor.process`` takes a batch of raw MQTT messages, validates each with the
-CONTRACT models, writes everything valid in one transaction (events and visits
-with ``ON CONFLICT DO NOTHING``, so redeliveries are harmless) and stores every
-invalid one as a dead letter with its reason. Only a database that cannot be
-reached makes it raise; the caller then retries without acknowledging.
+CONTRACT models (strictly: no type coercion) and the rules in ``central.validation``,
+writes everything valid in one transaction and stores every refused message as a
+dead letter with its reason. Events and visits are unique per sending device; a
+redelivered identical copy is a no-op, a copy with other content is a
+"conflicting duplicate" dead letter. Locations are never created here: only the
+admin command creates them. Only a database that cannot be reached makes it
+raise; the caller then retries without acknowledging.
 """
 
 from __future__ import annotations
@@ -13,16 +16,26 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, bindparam, select, text, update
+from sqlalchemy import Connection, Engine, Table, bindparam, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
-from central.models import Company, DeadLetter, Device, EventRow, HeartbeatRow, Location, VisitRow
+from central.config import IngestSettings
+from central.models import DeadLetter, Device, EventRow, HeartbeatRow, Location, VisitRow
 from central.timeutil import now_ms, to_ms
+from central.validation import (
+    TimeLimits,
+    TimeWindow,
+    event_problem,
+    heartbeat_problem,
+    status_problem,
+    visit_problem,
+)
 from exteros.contract import (
     KIND_ORDER,
     DeviceStatus,
@@ -36,6 +49,12 @@ log = logging.getLogger(__name__)
 
 MAX_DEAD_PAYLOAD = 65536
 DEVICE_CACHE_S = 10.0
+CONFLICT = "conflicting duplicate"
+
+# Outcome of one message of a batch (``BatchResult.outcomes``, in input order).
+STORED = "stored"  # committed: new, or an identical copy of what is stored
+DEAD = "dead"  # committed as a dead letter with its reason; resending cannot help
+IGNORED = "ignored"  # nothing to store (a cleared retained status)
 
 
 @dataclass
@@ -54,6 +73,7 @@ class BatchResult:
     statuses: int = 0
     dead: int = 0
     reasons: list[str] = field(default_factory=list)
+    outcomes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -101,6 +121,22 @@ def visit_row(v: VisitSummary, location_id: int, received_ms: int) -> dict:
     }
 
 
+EVENT_KEY = ("device_id", "event_id")
+VISIT_KEY = ("device_id", "visit_id", "location_id")
+# What must match for a second copy of an id to be the same event (received_ms may differ).
+EVENT_CONTENT = (
+    "kind",
+    "location_id",
+    "camera_id",
+    "visit_id",
+    "visit_started_ms",
+    "occurred_ms",
+    "dwell_s",
+    "confidence",
+)
+VISIT_CONTENT = ("camera_id", "started_ms", "ended_ms", "dwell_s", "kinds")
+_KEYS = {cols: itemgetter(*cols) for cols in (EVENT_KEY, VISIT_KEY)}
+
 _EVENT_COLS = (
     ("event_id", "text"),
     ("kind", "text"),
@@ -121,30 +157,81 @@ _PG_EVENTS_JSON = text(
     f"INSERT INTO events ({', '.join(c for c, _ in _EVENT_COLS)}) "
     f"SELECT {', '.join(c for c, _ in _EVENT_COLS)} FROM json_to_recordset(CAST(:rows AS json)) "
     f"AS x({', '.join(f'{c} {t}' for c, t in _EVENT_COLS)}) "
-    "ON CONFLICT (event_id) DO NOTHING"
+    "ON CONFLICT (device_id, event_id) DO NOTHING RETURNING device_id, event_id"
 )
 
 
-def insert_events(conn: Connection, rows: Sequence[dict]) -> None:
+def _key(row: dict, cols: Sequence[str]) -> tuple:
+    return _KEYS[cols](row) if cols in _KEYS else tuple(row[c] for c in cols)
+
+
+def insert_events(conn: Connection, rows: Sequence[dict]) -> set[tuple]:
+    """Insert, skipping (device_id, event_id) already stored; -> the keys inserted."""
     if not rows:
-        return
+        return set()
     if conn.dialect.name == "postgresql":
-        conn.execute(_PG_EVENTS_JSON, {"rows": json.dumps(list(rows), separators=(",", ":"))})
-        return
-    stmt = _insert(conn, EventRow.__table__).on_conflict_do_nothing(index_elements=["event_id"])
-    conn.execute(stmt, list(rows))
+        res = conn.execute(_PG_EVENTS_JSON, {"rows": json.dumps(list(rows), separators=(",", ":"))})
+        return {tuple(r) for r in res}
+    t = EventRow.__table__
+    stmt = (
+        _insert(conn, t)
+        .on_conflict_do_nothing(index_elements=list(EVENT_KEY))
+        .returning(*(t.c[c] for c in EVENT_KEY))
+    )
+    return {tuple(r) for r in conn.execute(stmt, list(rows))}
 
 
-def insert_visits(conn: Connection, rows: Sequence[dict]) -> None:
-    if rows:
-        stmt = _insert(conn, VisitRow.__table__).on_conflict_do_nothing(
-            index_elements=["visit_id", "location_id"]
-        )
-        conn.execute(stmt, list(rows))
+def insert_visits(conn: Connection, rows: Sequence[dict]) -> set[tuple]:
+    """Insert, skipping (device_id, visit_id, location_id) already stored; -> keys inserted."""
+    if not rows:
+        return set()
+    t = VisitRow.__table__
+    stmt = (
+        _insert(conn, t)
+        .on_conflict_do_nothing(index_elements=list(VISIT_KEY))
+        .returning(*(t.c[c] for c in VISIT_KEY))
+    )
+    return {tuple(r) for r in conn.execute(stmt, list(rows))}
 
 
-def touch_locations(conn: Connection, latest: dict[int, int]) -> None:
-    """Raise each location's last-update to the given ms (never lower it)."""
+def conflicting(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[dict],
+    inserted: set[tuple],
+    key_cols: Sequence[str],
+    content_cols: Sequence[str],
+) -> list[tuple[dict, list[str]]]:
+    """Rows not inserted whose stored twin differs: -> (row, the fields that differ).
+
+    Rows not inserted already existed (committed before, or by another worker).
+    An identical copy is a harmless redelivery; one with other content is not.
+    """
+    skipped = [r for r in rows if _key(r, key_cols) not in inserted]
+    if not skipped:
+        return []
+    stored: dict[tuple, tuple] = {}
+    keys = sorted({_key(r, key_cols) for r in skipped})
+    cols = [table.c[c] for c in key_cols]
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
+        stmt = select(*cols, *(table.c[c] for c in content_cols)).where(tuple_(*cols).in_(chunk))
+        for r in conn.execute(stmt):
+            stored[tuple(r[: len(key_cols)])] = tuple(r[len(key_cols) :])
+    out = []
+    for r in skipped:
+        twin = stored.get(_key(r, key_cols))
+        if twin is None:
+            continue  # cannot happen under the unique constraint; never reject on a guess
+        diff = [c for c, v in zip(content_cols, twin, strict=True) if r[c] != v]
+        if diff:
+            out.append((r, diff))
+    return out
+
+
+def touch_locations(conn: Connection, latest: dict[int, int], not_after_ms: int) -> None:
+    """Raise each location's last-update to the given ms (never lower it, never past
+    ``not_after_ms``, the receive time: a device clock ahead cannot pin it in the future)."""
     if not latest:
         return
     t = Location.__table__
@@ -155,7 +242,7 @@ def touch_locations(conn: Connection, latest: dict[int, int]) -> None:
         .values(last_update_ms=bindparam("ms"))
     )
     # Sorted ids: concurrent workers lock rows in the same order, so they cannot deadlock.
-    conn.execute(stmt, [{"lid": k, "ms": latest[k]} for k in sorted(latest)])
+    conn.execute(stmt, [{"lid": k, "ms": min(latest[k], not_after_ms)} for k in sorted(latest)])
 
 
 def insert_dead(conn: Connection, rows: Sequence[dict]) -> None:
@@ -181,16 +268,76 @@ def _validation_reason(exc: ValidationError) -> str:
     return "invalid payload: " + "; ".join(parts)
 
 
+def conflict_reason(what: str, row: dict, diff: list[str]) -> str:
+    ident = row["event_id"] if what == "event_id" else row["visit_id"]
+    return (
+        f"{CONFLICT}: {what} {ident[:120]!r} of device {row['device_id']!r} is already "
+        f"stored with other content ({', '.join(diff)} differ); the stored copy is kept"
+    )
+
+
+_FINITE = {
+    Event: ("dwell_s", "confidence"),
+    VisitSummary: ("dwell_s",),
+    Heartbeat: ("uptime_s",),
+}
+
+
+def parse_strict(model: type, payload: bytes):  # noqa: ANN201
+    """Validate a JSON payload against a contract model without coercing types.
+
+    ``"3"`` is not a number and ``true`` is not a confidence; raises Rejected."""
+    if b"\x00" in payload or b"\\u0000" in payload:
+        raise Rejected("payload contains a NUL character")
+    try:
+        obj = model.model_validate_json(payload, strict=True)
+    except ValidationError as exc:
+        if exc.errors() and exc.errors()[0]["type"] == "json_invalid":
+            raise Rejected(f"not JSON: {exc.errors()[0]['msg']}") from None
+        raise Rejected(_validation_reason(exc)) from None
+    for name in _FINITE.get(model, ()):
+        value = getattr(obj, name)
+        if not math.isfinite(value):
+            raise Rejected(f"invalid payload: {name} must be a finite number, not {value}")
+    return obj
+
+
 def _max_into(acc: dict[int, int], key: int, value: int) -> None:
     if acc.get(key, value - 1) < value:
         acc[key] = value
 
 
-class Ingestor:
-    """Validates and stores batches of MQTT messages; keeps small caches of devices/locations."""
+_MODELS: dict[str, type] = {
+    "events": Event,
+    "visits": VisitSummary,
+    "heartbeat": Heartbeat,
+    "status": DeviceStatus,
+}
+_CHECKS = {
+    "events": event_problem,
+    "visits": visit_problem,
+    "heartbeat": heartbeat_problem,
+    "status": status_problem,
+}
 
-    def __init__(self, engine: Engine) -> None:
+
+class Ingestor:
+    """Validates and stores batches of MQTT messages; keeps small caches of devices/locations.
+
+    ``settings`` gives the time limits (default: ``IngestSettings()`` from the environment);
+    ``clock`` the receive time in epoch ms (injected by tests).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: IngestSettings | None = None,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
         self.engine = engine
+        settings = settings or IngestSettings()
+        self.limits = TimeLimits(settings.clock_skew_s, settings.earliest)
+        self.clock = clock
         self._devices: dict[str, tuple[int, float]] = {}
         self._locations: dict[str, LocationInfo] = {}
 
@@ -210,60 +357,20 @@ class Ingestor:
         self._devices[device_id] = (company, now)
         return company
 
-    def resolve_locations(
-        self, conn: Connection, wanted: dict[str, int], create: bool = True
-    ) -> dict[str, LocationInfo]:
-        """Name -> location for every wanted name (name -> company of the sender).
-
-        Unknown names are created under the sender's company when ``create``.
-        """
-        missing = [n for n in wanted if n not in self._locations]
-        if missing:
+    def resolve_locations(self, conn: Connection, names: Iterable[str]) -> dict[str, LocationInfo]:
+        """Name -> location for the names that exist. Never creates one: only the admin
+        command does (a device naming a free name must not claim it for its company)."""
+        wanted = set(names)
+        missing = sorted(n for n in wanted if n not in self._locations)
+        for i in range(0, len(missing), 500):
             for lid, name, company in conn.execute(
                 select(Location.id, Location.name, Location.company_id).where(
-                    Location.name.in_(missing)
+                    Location.name.in_(missing[i : i + 500])
                 )
             ):
+                # A location never changes company, so a found one is cached for good.
                 self._locations[name] = LocationInfo(lid, company)
-        if create:
-            for name in [n for n in wanted if n not in self._locations]:
-                self._create_location(name, wanted[name])
         return {n: self._locations[n] for n in wanted if n in self._locations}
-
-    def _create_location(self, name: str, company_id: int) -> None:
-        # Its own transaction: the location exists even if the batch that named it fails.
-        with self.engine.begin() as conn:
-            parent = None
-            tz = conn.execute(
-                select(Company.default_timezone).where(Company.id == company_id)
-            ).scalar_one()
-            if "." in name:
-                row = conn.execute(
-                    select(Location.id, Location.timezone).where(
-                        Location.name == name.rsplit(".", 1)[0],
-                        Location.company_id == company_id,
-                    )
-                ).first()
-                if row:
-                    parent, tz = row
-            stmt = (
-                _insert(conn, Location.__table__)
-                .values(
-                    name=name,
-                    company_id=company_id,
-                    parent_id=parent,
-                    type="zone" if parent else "store",
-                    timezone=tz,
-                    created_ms=now_ms(),
-                )
-                .on_conflict_do_nothing(index_elements=["name"])
-            )
-            conn.execute(stmt)
-            lid, company = conn.execute(
-                select(Location.id, Location.company_id).where(Location.name == name)
-            ).one()
-        log.info("created location %s (company id %s) first seen in an event", name, company)
-        self._locations[name] = LocationInfo(lid, company)
 
     # -- the batch ----------------------------------------------------------------------
 
@@ -275,7 +382,7 @@ class Ingestor:
             raise  # the store is unreachable: the caller retries and does not acknowledge
         except Exception as exc:  # noqa: BLE001 - a rejected row, or a bug: never stall ingest
             if len(messages) == 1:
-                received = now_ms()
+                received = self.clock()
                 m = messages[0]
                 if isinstance(exc, IntegrityError | DBAPIError):
                     first = str(exc.orig or exc).splitlines()
@@ -285,7 +392,7 @@ class Ingestor:
                     reason = f"could not be processed: {type(exc).__name__}: {exc}"
                 with self.engine.begin() as conn:
                     insert_dead(conn, [dead_row(m.topic, m.payload, reason, received)])
-                return BatchResult(dead=1, reasons=[reason])
+                return BatchResult(dead=1, reasons=[reason], outcomes=[DEAD])
             # One bad row should not sink its batch: retry one by one.
             log.warning("batch of %d rejected (%s); retrying one by one", len(messages), exc)
             total = BatchResult()
@@ -297,87 +404,150 @@ class Ingestor:
                 total.statuses += r.statuses
                 total.dead += r.dead
                 total.reasons += r.reasons
+                total.outcomes += r.outcomes
             return total
 
     def _process(self, messages: list[Message]) -> BatchResult:
-        received = now_ms()
-        result = BatchResult()
+        received = self.clock()
+        window = self.limits.window(received)
+        result = BatchResult(outcomes=[STORED] * len(messages))
         dead: list[dict] = []
-        events: dict[str, tuple[Event, int, Message]] = {}
-        visits: list[tuple[VisitSummary, int, Message]] = []
-        heartbeats: list[tuple[str, Heartbeat, int, bytes]] = []
+        # Keyed by identity; the first copy in the batch is the one written.
+        events: dict[tuple, tuple[Event, int, int]] = {}
+        visits: dict[tuple, tuple[VisitSummary, int, int]] = {}
+        heartbeats: list[tuple[str, Heartbeat, int, int]] = []
         statuses: list[tuple[str, DeviceStatus]] = []
 
-        def reject(m: Message, reason: str) -> None:
-            dead.append(dead_row(m.topic, m.payload, reason, received))
-            result.reasons.append(reason)
+        # Identical copies of one id in this batch (message indexes after the first):
+        # they share the first copy's fate.
+        copies: dict[int, list[int]] = {}
+
+        def reject(i: int, reason: str) -> None:
+            for j in (i, *copies.get(i, ())):
+                m = messages[j]
+                dead.append(dead_row(m.topic, m.payload, reason, received))
+                result.reasons.append(reason)
+                result.outcomes[j] = DEAD
 
         with self.engine.begin() as conn:
-            for m in messages:
+            for i, m in enumerate(messages):
                 try:
-                    parsed = self._parse(conn, m)
+                    parsed = self._parse(conn, m, window)
                 except Rejected as exc:
-                    reject(m, str(exc))
+                    reject(i, str(exc))
                     continue
                 if parsed is None:
+                    result.outcomes[i] = IGNORED
                     continue
                 kind, obj, company = parsed
-                if kind == "events":
-                    events[obj.event_id] = (obj, company, m)
-                elif kind == "visits":
-                    visits.append((obj, company, m))
+                if kind in ("events", "visits"):
+                    if kind == "events":
+                        what, ident, pending = "event_id", obj.event_id, events
+                        key: tuple = (obj.device_id, obj.event_id)
+                    else:
+                        what, ident, pending = "visit_id", obj.visit_id, visits
+                        key = (obj.device_id, obj.visit_id, obj.location)
+                    first = pending.setdefault(key, (obj, company, i))
+                    if first[2] == i:
+                        continue
+                    if first[0] == obj:
+                        copies.setdefault(first[2], []).append(i)
+                    else:
+                        a, b = first[0].model_dump(), obj.model_dump()
+                        diff = ", ".join(k for k in a if a[k] != b[k])
+                        reject(
+                            i,
+                            f"{CONFLICT}: {what} {ident[:120]!r} of device {obj.device_id!r} "
+                            f"came twice in one batch with other content ({diff} differ); "
+                            "the first copy is kept",
+                        )
                 elif kind == "heartbeat":
-                    heartbeats.append((m.topic, obj, company, m.payload))
+                    heartbeats.append((split_topic(m.topic)[0], obj, company, i))
                 else:
                     statuses.append((split_topic(m.topic)[0], obj))
 
-            wanted: dict[str, int] = {}
-            for ev, company, _m in events.values():
-                wanted.setdefault(ev.location, company)
-            for v, company, _m in visits:
-                wanted.setdefault(v.location, company)
-            for _t, hb, company, _p in heartbeats:
-                for name in hb.locations:
-                    wanted.setdefault(name, company)
-            locs = self.resolve_locations(conn, wanted) if wanted else {}
+            names = {ev.location for ev, _c, _i in events.values()}
+            names |= {v.location for v, _c, _i in visits.values()}
+            for _d, hb, _c, _i in heartbeats:
+                names.update(hb.locations)
+            locs = self.resolve_locations(conn, names) if names else {}
+
+            def location_problem(name: str, company: int) -> str | None:
+                loc = locs.get(name)
+                if loc is None:
+                    return (
+                        f"unknown location {name!r} (locations are created only by "
+                        "`exteros-central locations add`)"
+                    )
+                if loc.company_id != company:
+                    return f"location {name!r} belongs to another company"
+                return None
 
             latest: dict[int, int] = {}
-            event_rows = []
-            for ev, company, m in events.values():
-                loc = locs[ev.location]
-                if loc.company_id != company:
-                    reject(m, f"location {ev.location!r} belongs to another company")
+            event_rows: list[dict] = []
+            event_msg: dict[tuple, int] = {}
+            for ev, company, i in events.values():
+                problem = location_problem(ev.location, company)
+                if problem:
+                    reject(i, problem)
                     continue
-                row = event_row(ev, loc.id, received)
+                row = event_row(ev, locs[ev.location].id, received)
                 event_rows.append(row)
-                _max_into(latest, loc.id, row["occurred_ms"])
-            visit_rows = []
-            for v, company, m in visits:
-                loc = locs[v.location]
-                if loc.company_id != company:
-                    reject(m, f"location {v.location!r} belongs to another company")
+                event_msg[_key(row, EVENT_KEY)] = i
+            visit_rows: list[dict] = []
+            visit_msg: dict[tuple, int] = {}
+            for v, company, i in visits.values():
+                problem = location_problem(v.location, company)
+                if problem:
+                    reject(i, problem)
                     continue
-                visit_rows.append(visit_row(v, loc.id, received))
+                row = visit_row(v, locs[v.location].id, received)
+                visit_rows.append(row)
+                visit_msg[_key(row, VISIT_KEY)] = i
             hb_rows = []
-            for t, hb, company, payload in heartbeats:
+            for device, hb, company, i in heartbeats:
+                foreign = [n for n in hb.locations if location_problem(n, company)]
+                if foreign:
+                    shown = ", ".join(repr(n) for n in foreign[:5])
+                    more = f" (+{len(foreign) - 5} more)" if len(foreign) > 5 else ""
+                    reject(
+                        i,
+                        f"heartbeat names {len(foreign)} location(s) that are not its "
+                        f"company's: {shown}{more} (locations are created only by "
+                        "`exteros-central locations add`)",
+                    )
+                    continue
                 at = to_ms(hb.at)
-                device = split_topic(t)[0]
                 hb_rows.append(
                     {
                         "device_id": device,
                         "at_ms": at,
                         "received_ms": received,
-                        "payload": payload.decode("utf-8", "replace").replace("\x00", ""),
+                        "payload": messages[i]
+                        .payload.decode("utf-8", "replace")
+                        .replace("\x00", ""),
                     }
                 )
                 for name in hb.locations:
-                    loc = locs.get(name)
-                    # A heartbeat naming another company's location is not trusted for it.
-                    if loc and loc.company_id == company:
-                        _max_into(latest, loc.id, at)
+                    _max_into(latest, locs[name].id, at)
 
-            insert_events(conn, event_rows)
-            insert_visits(conn, visit_rows)
+            inserted = insert_events(conn, event_rows)
+            stored_events = len(event_rows)
+            for row, diff in conflicting(
+                conn, EventRow.__table__, event_rows, inserted, EVENT_KEY, EVENT_CONTENT
+            ):
+                reject(event_msg[_key(row, EVENT_KEY)], conflict_reason("event_id", row, diff))
+                stored_events -= 1
+            for row in event_rows:
+                if result.outcomes[event_msg[_key(row, EVENT_KEY)]] != DEAD:
+                    _max_into(latest, row["location_id"], row["occurred_ms"])
+            inserted = insert_visits(conn, visit_rows)
+            stored_visits = len(visit_rows)
+            for row, diff in conflicting(
+                conn, VisitRow.__table__, visit_rows, inserted, VISIT_KEY, VISIT_CONTENT
+            ):
+                reject(visit_msg[_key(row, VISIT_KEY)], conflict_reason("visit_id", row, diff))
+                stored_visits -= 1
             if hb_rows:
                 conn.execute(HeartbeatRow.__table__.insert(), hb_rows)
             for device, st in statuses:
@@ -388,16 +558,16 @@ class Ingestor:
                     .where((Device.state_ms.is_(None)) | (Device.state_ms <= at))
                     .values(state=st.state, state_ms=at, version=st.version[:64])
                 )
-            touch_locations(conn, latest)
+            touch_locations(conn, latest, not_after_ms=received)
             insert_dead(conn, dead)
-        result.events = len(event_rows)
-        result.visits = len(visit_rows)
+        result.events = stored_events
+        result.visits = stored_visits
         result.heartbeats = len(hb_rows)
         result.statuses = len(statuses)
         result.dead = len(dead)
         return result
 
-    def _parse(self, conn: Connection, m: Message):  # noqa: ANN202
+    def _parse(self, conn: Connection, m: Message, window: TimeWindow):  # noqa: ANN202
         """-> (topic kind, model, company id), None to ignore, or raises Rejected."""
         try:
             device, kind = split_topic(m.topic)
@@ -405,31 +575,19 @@ class Ingestor:
             raise Rejected(str(exc)) from None
         if kind == "status" and not m.payload:
             return None  # a cleared retained status
-        if b"\x00" in m.payload or b"\\u0000" in m.payload:
-            raise Rejected("payload contains a NUL character")
-        model = {
-            "events": Event,
-            "visits": VisitSummary,
-            "heartbeat": Heartbeat,
-            "status": DeviceStatus,
-        }.get(kind)
+        model = _MODELS.get(kind)
         if model is None:
             raise Rejected(f"unknown topic kind {kind!r}")
-        try:
-            obj = model.model_validate_json(m.payload)
-        except ValidationError as exc:
-            if exc.errors() and exc.errors()[0]["type"] == "json_invalid":
-                raise Rejected(f"not JSON: {exc.errors()[0]['msg']}") from None
-            raise Rejected(_validation_reason(exc)) from None
-        dwell = getattr(obj, "dwell_s", 0.0)
-        if not math.isfinite(dwell):
-            raise Rejected(f"invalid payload: dwell_s must be a finite number, not {dwell}")
+        obj = parse_strict(model, m.payload)
         sender = getattr(obj, "device_id", device)
         if sender != device:
             raise Rejected(f"device_id {sender!r} does not match the topic's device {device!r}")
         company = self.device_company(conn, device)
         if company is None:
             raise Rejected(f"unknown device {device!r} (register it with `devices add`)")
+        problem = _CHECKS[kind](obj, window)
+        if problem:
+            raise Rejected(problem)
         return kind, obj, company
 
 

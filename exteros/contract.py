@@ -13,14 +13,21 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+# Anchored with \Z, not $: "$" also matches before a trailing newline, so "acme\n" passed.
+# Match with fullmatch; the anchors keep .match() callers safe too.
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}\Z")
 EVENT_SCHEMA = "exteros.event/1"
 VISIT_SCHEMA = "exteros.visit/1"
 TOPIC_ROOT = "exteros/v1"
 
 
+def is_slug(value: object) -> bool:
+    """True for a whole-string slug (never one with a trailing newline)."""
+    return isinstance(value, str) and SLUG_RE.fullmatch(value) is not None
+
+
 def _check_slug(value: str) -> str:
-    if not SLUG_RE.match(value):
+    if not is_slug(value):
         raise ValueError(
             f"{value!r} is not a slug (lower-case letters, digits, '.', '_', '-'; "
             "starts with a letter or digit; at most 64 characters)"
@@ -29,6 +36,15 @@ def _check_slug(value: str) -> str:
 
 
 Slug = Annotated[str, AfterValidator(_check_slug)]
+
+
+def id_belongs_to(device_id: str, value: str) -> bool:
+    """An event or visit id belongs to the device whose id and a ``/`` start it.
+
+    The edge builds ids as ``{device_id}/{camera_id}/...``; the central store refuses
+    ids of another device, so one device can never take another's ids.
+    """
+    return value.startswith(f"{device_id}/")
 
 
 def format_ts(value: datetime) -> str:

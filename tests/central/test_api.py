@@ -69,7 +69,8 @@ def env(request, tmp_path_factory):
         ),
     ]
     load(engine, extra)
-    client = TestClient(create_app(engine, ApiSettings(rate_per_s=10000, rate_burst=10000)))
+    settings = ApiSettings(rate_per_s=10000, rate_burst=10000, auth_fail_limit=10000)
+    client = TestClient(create_app(engine, settings))
     yield {"client": client, "key": key, "rival_key": rival_key, "engine": engine}
     client.close()
     engine.dispose()

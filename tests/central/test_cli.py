@@ -175,3 +175,58 @@ def test_import(db_url, tmp_path):
     r = cli(db_url, "import", str(f3))
     assert "line 4: " in r.stderr and "line 5: " in r.stderr and "3 malformed" in r.stderr
     one_line_error(cli(db_url, "import", str(tmp_path / "missing.jsonl")), "cannot read")
+
+
+def test_import_checks_lines_like_ingest_and_reports_conflicts(db_url, tmp_path):
+    ok(db_url, "locations", "add", sc.LOCATION, "--company", "acme", "--timezone", sc.TZ)
+    first = sc.make_event("impression", sc.visit_starts(9, 1)[0], 1).to_payload()
+    f = tmp_path / "a.jsonl"
+    f.write_text(json.dumps(first) + "\n")
+    assert "1 new events stored" in ok(db_url, "import", str(f))
+    # The same id with other content: the stored copy stays, the import says so.
+    f.write_text(json.dumps({**first, "confidence": 0.1}) + "\n" + json.dumps(first) + "\n")
+    r = cli(db_url, "import", str(f))
+    assert r.returncode == 2 and "0 new events stored" in r.stdout
+    assert "1 conflicting duplicate(s)" in r.stderr
+    engine = make_engine(db_url)
+    with engine.connect() as c:
+        assert c.execute(select(EventRow.confidence)).scalar_one() == first["confidence"]
+    engine.dispose()
+    # Strict types and time bounds, as on MQTT: nothing imported, each line named.
+    bad = [
+        {**first, "event_id": first["event_id"] + "-2", "dwell_s": "3"},
+        {**first, "event_id": first["event_id"] + "-3", "occurred_at": "9999-01-01T00:00:00Z"},
+        {**first, "event_id": "other-device/x", "device_id": sc.DEVICE},
+    ]
+    f.write_text("".join(json.dumps(b) + "\n" for b in bad))
+    r = cli(db_url, "import", str(f))
+    one_line_error(r, "3 malformed line(s), nothing imported")
+    assert "line 1: dwell_s" in r.stderr and "line 2: timestamp in the future" in r.stderr
+    assert "line 3: event_id 'other-device/x' does not belong" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [("EXTEROS_INGEST_EARLIEST", "someday"), ("EXTEROS_INGEST_CLOCK_SKEW_S", "-1")],
+)
+def test_bad_setting_in_the_environment_is_one_line(db_url, tmp_path, monkeypatch, var, value):
+    monkeypatch.setenv(var, value)
+    f = tmp_path / "empty.jsonl"
+    f.write_text("")
+    one_line_error(cli(db_url, "import", str(f)), var)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("companies", "add", "acme\n"),
+        ("locations", "add", "acme-store\n", "--company", "acme", "--timezone", "UTC"),
+        ("locations", "add", "x", "--company", "acme", "--timezone", "UTC", "--parent", "p\n"),
+        ("devices", "add", "edge-1\n", "--company", "acme"),
+        ("keys", "create", "--company", "acme\n"),
+    ],
+)
+def test_names_with_a_trailing_newline_are_refused(db_url, args):
+    r = cli(db_url, *args)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "not a slug" in r.stderr or "does not exist" in r.stderr

@@ -30,7 +30,8 @@ def _app(tmp_dir: str):
     Ingestor(engine).process(
         [Message(topic(sc.DEVICE, "events"), dump_json(m.to_payload())) for m in day]
     )
-    return create_app(engine, ApiSettings(rate_per_s=1e6, rate_burst=10**6)), key
+    settings = ApiSettings(rate_per_s=1e6, rate_burst=10**6, auth_fail_limit=10**6)
+    return create_app(engine, settings), key
 
 
 @pytest.fixture(scope="module")

@@ -96,32 +96,17 @@ def test_wrong_schema_unknown_device_and_foreign_location(ing, engine, msg, reas
     assert count(engine, EventRow) == 1
 
 
-def test_new_location_is_created_under_the_devices_company(ing, engine):
+def test_ingest_never_creates_a_location(ing, engine):
+    before = count(engine, Location)
     res = ing.process(
         [ev_msg(loc="5th-ave-popup"), ev_msg(seq=2, loc=f"{sc.LOCATION}.denim-table")]
     )
-    assert res.events == 2 and res.dead == 0
-    with engine.connect() as c:
-        rows = {
-            r.name: r
-            for r in c.execute(
-                select(
-                    Location.name,
-                    Location.company_id,
-                    Location.parent_id,
-                    Location.type,
-                    Location.timezone,
-                )
-            )
-        }
-    store = rows[sc.LOCATION]
-    assert rows["5th-ave-popup"].company_id == store.company_id
-    assert rows["5th-ave-popup"].timezone == "UTC"  # the company default
-    zone = rows[f"{sc.LOCATION}.denim-table"]
-    assert zone.type == "zone" and zone.timezone == sc.TZ
-    with engine.connect() as c:
-        pid = c.execute(select(Location.id).where(Location.name == sc.LOCATION)).scalar_one()
-    assert zone.parent_id == pid
+    assert (res.events, res.dead) == (0, 2)
+    assert all("unknown location" in r and "locations add" in r for r in res.reasons)
+    assert count(engine, Location) == before
+    # Once the company's admin adds it, the same event is stored.
+    add_location(engine, "5th-ave-popup", "acme", sc.TZ)
+    assert ing.process([ev_msg(loc="5th-ave-popup")]).events == 1
 
 
 def test_visits_heartbeats_and_status(ing, engine):
@@ -136,7 +121,7 @@ def test_visits_heartbeats_and_status(ing, engine):
     hb = {
         "at": "2021-05-30T09:30:10.500Z",
         "uptime_s": 5,
-        "locations": [sc.LOCATION, "rival-store"],
+        "locations": [sc.LOCATION],
         "cameras": {"cam-entrance": {"fps": 10, "connected": True}},
         "outbox_depth": 0,
     }
@@ -148,7 +133,9 @@ def test_visits_heartbeats_and_status(ing, engine):
     ]
     res = ing.process(msgs)
     assert res.dead == 0 and res.heartbeats == 1 and res.statuses == 1 and res.visits >= 1
-    ing.process(msgs)
+    assert res.outcomes == ["stored"] * (len(msgs) - 1) + ["ignored"]
+    again = ing.process(msgs)
+    assert again.dead == 0 and again.outcomes == res.outcomes  # identical redelivery
     assert count(engine, VisitRow) == res.visits
     assert count(engine, HeartbeatRow) == 2
     with engine.connect() as c:
@@ -157,8 +144,15 @@ def test_visits_heartbeats_and_status(ing, engine):
     assert last[sc.LOCATION] == int(
         datetime(2021, 5, 30, 9, 30, 10, 500000, UTC).timestamp() * 1000
     )
-    assert last["rival-store"] is None  # a heartbeat cannot vouch for another company
     assert state == "online"
+
+    # A heartbeat naming another company's location is refused whole.
+    foreign = {**hb, "locations": [sc.LOCATION, "rival-store"], "at": "2022-01-01T00:00:00Z"}
+    res = ing.process([Message(topic(sc.DEVICE, "heartbeat"), dump_json(foreign))])
+    assert res.dead == 1 and "not its company's: 'rival-store'" in res.reasons[0]
+    with engine.connect() as c:
+        after = dict(c.execute(select(Location.name, Location.last_update_ms)).all())
+    assert after == last  # neither the rival's nor its own location was touched
 
 
 def test_a_row_that_fails_is_dead_lettered_alone(ing, engine, monkeypatch):
