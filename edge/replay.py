@@ -1,17 +1,21 @@
 """Replay a recorded video through the pipeline as fast as the machine allows.
 
-Timestamps come from the file (frame index / fps) plus ``start``, never from the
-wall clock, so the same video and config give the same events and ids. Frames
-are decoded on their own thread into a bounded queue (none dropped).
+Timestamps come from the file's own frame times (``edge.timebase``) plus ``start``,
+never from the wall clock, so the same video and config give the same events and
+ids. Frames are picked by time, about ``process_fps`` per second of video, and
+decoded on their own thread into a bounded queue (none dropped). A file that stops
+decoding before its end keeps the events up to there and is reported
+(``ReplayReport.decode_error``, and a warning in the log).
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,9 +23,11 @@ from pathlib import Path
 from edge.config import EdgeConfig
 from edge.detector import Detector, UltralyticsDetector
 from edge.outputs import Message, Output
-from edge.pipeline import CameraPipeline, CameraStats, stride_for
+from edge.pipeline import CameraPipeline, CameraStats, FrameResult
 from edge.sources import Frame, SourceError, VideoFileSource
+from edge.timebase import processed_rate
 
+log = logging.getLogger(__name__)
 _END = object()
 
 
@@ -30,26 +36,42 @@ class ReplayReport:
     camera_id: str
     locations: list[str]
     stats: CameraStats
-    frames_in_file: int
-    duration_s: float
+    frames_in_file: int  # as the container declares it (an estimate in some formats)
+    duration_s: float  # video time read, by the file's own frame times
     elapsed_s: float
-    stride: int
+    stride: int  # source frames per processed frame, rounded (frames are picked by time)
+    frames_read: int = 0  # frames decoded
+    video_fps: float = 0.0  # rate of the file's frames (measured from its times)
+    processed_fps: float = 0.0  # processed frames per second of video time
+    decode_error: str | None = None  # set when the file stopped decoding before its end
 
     @property
     def fps(self) -> float:
         """Source frames covered per second of processing."""
-        return self.stats.frames * self.stride / self.elapsed_s if self.elapsed_s else 0.0
+        return self.frames_read / self.elapsed_s if self.elapsed_s else 0.0
 
 
-def threaded_frames(source: VideoFileSource, stride: int, depth: int = 8) -> Iterator[Frame]:
-    """Decode on a helper thread; the queue is bounded and never drops (replay)."""
+def threaded_frames(
+    source: VideoFileSource,
+    stride: int = 1,
+    depth: int = 8,
+    *,
+    process_fps: float | None = None,
+) -> Iterator[Frame]:
+    """Decode on a helper thread; the queue is bounded and never drops (replay).
+
+    Frames about ``process_fps`` a second of video time apart when it is given,
+    else every ``stride``-th frame.
+    """
     q: queue.Queue = queue.Queue(maxsize=depth)
     errors: list[BaseException] = []
     stop = threading.Event()
 
     def reader() -> None:
         try:
-            for frame in source.frames(stride):
+            frames = (source.frames_at(process_fps) if process_fps is not None
+                      else source.frames(stride))  # fmt: skip
+            for frame in frames:
                 while not stop.is_set():
                     try:
                         q.put(frame, timeout=0.2)
@@ -87,17 +109,19 @@ def replay(
     annotate: str | Path | None = None,
     progress: bool | None = None,
     detector: Detector | None = None,
+    on_frame: Callable[[FrameResult], None] | None = None,
 ) -> ReplayReport:
     camera = cfg.camera(camera_id)
     source = VideoFileSource(video, fps=camera.fps)
-    stride = stride_for(source.fps, cfg.model.process_fps)
+    rate = processed_rate(source.fps, cfg.model.process_fps)
+    stride = max(1, round(source.fps / rate))
     detector = detector or UltralyticsDetector(cfg.model)
-    pipe = CameraPipeline(cfg, camera, detector, source.fps / stride, start)
+    pipe = CameraPipeline(cfg, camera, detector, rate, start)
     annotator = None
     if annotate:
         from edge.annotate import Annotator
 
-        annotator = Annotator(annotate, source.fps / stride, (source.width, source.height))
+        annotator = Annotator(annotate, rate, (source.width, source.height))
     if progress is None:
         progress = sys.stderr.isatty()
 
@@ -106,12 +130,16 @@ def replay(
             for out in outputs:
                 out.emit(msg)
 
-    total = source.frame_count // stride if source.frame_count > 0 else None
+    total = None
+    if source.frame_count > 0 and source.declared_fps > 0:  # the declared duration, in frames
+        total = max(1, round(source.frame_count / source.declared_fps * rate))
     t0 = time.perf_counter()
     try:
         with _progress(progress, total, camera.camera_id, stride) as advance:
-            for frame in threaded_frames(source, stride):
+            for frame in threaded_frames(source, process_fps=cfg.model.process_fps):
                 res = pipe.process(frame)
+                if on_frame is not None:
+                    on_frame(res)
                 emit(res.messages)
                 if annotator:
                     annotator.write(pipe, res)
@@ -123,14 +151,21 @@ def replay(
     if pipe.stats.frames == 0:
         raise SourceError(f"video has no readable frames: {video}")
     elapsed = time.perf_counter() - t0
+    if source.decode_error:
+        log.warning("%s: %s; events up to there were kept", video, source.decode_error)
+    duration = source.duration_s
     return ReplayReport(
         camera_id=camera.camera_id,
         locations=[z.location for z in camera.zones],
         stats=pipe.stats,
         frames_in_file=source.frame_count,
-        duration_s=source.frame_count / source.fps if source.frame_count > 0 else 0.0,
+        duration_s=duration,
         elapsed_s=elapsed,
         stride=stride,
+        frames_read=source.frames_read,
+        video_fps=source.fps,
+        processed_fps=pipe.stats.frames / duration if duration > 0 else 0.0,
+        decode_error=source.decode_error,
     )
 
 

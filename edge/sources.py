@@ -1,7 +1,8 @@
 """Frame sources: video files (deterministic clock), USB cameras and RTSP/HTTP streams.
 
-A file's clock is frame index / the file's fps (+ a start time), so a replay
-gives the same timestamps every time. A live source is read on its own thread
+A file's clock is its own frame times (container PTS; frame index / fps where the
+container has no usable times) plus a start time, so a replay gives the same
+timestamps every time (see ``edge.timebase``). A live source is read on its own thread
 into a bounded queue that keeps only the newest frames; when it stalls or drops
 it reconnects with backoff and never raises into the frame loop.
 """
@@ -14,11 +15,19 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from edge.timebase import (
+    FrameClock,
+    FrameSelector,
+    decode_shortfall,
+    frame_rate,
+    measured_fps,
+)
 
 # ffmpeg prints its own complaints (e.g. "moov atom not found") straight to stderr;
 # we report problems ourselves, as one line.
@@ -86,54 +95,86 @@ def probe_video(path: str | Path) -> tuple[float, int, int, int]:
 
 
 class VideoFileSource:
-    """Frames of a file, every ``stride``-th one decoded, clock = index / fps."""
+    """Frames of a file, timed by the file's own frame times (see ``edge.timebase``).
+
+    ``fps`` is the rate of the frames: measured from the container's times when they
+    are usable (monotonic, not constant), else the configured or declared rate.
+    After a pass over the file, ``frames_read``, ``end_t`` and ``decode_error`` say
+    how far it got (``decode_error`` is set when it stopped before its end).
+    """
 
     live = False
+    PROBE_FRAMES = 48
 
     def __init__(self, path: str | Path, fps: float | None = None) -> None:
         self.path = Path(path)
         probed_fps, self.frame_count, self.width, self.height = probe_video(self.path)
-        self.fps = fps or probed_fps
+        self.declared_fps = probed_fps
+        measured = measured_fps(self._probe_times(self.PROBE_FRAMES))
+        self.pts_usable = measured is not None
+        self.fps = frame_rate(fps or probed_fps, measured)
+        self.frames_read = 0
+        self.end_t = 0.0
+        self.decode_error: str | None = None
+
+    def _probe_times(self, n: int) -> list[float]:
+        cap = cv2.VideoCapture(str(self.path))
+        times: list[float] = []
+        try:
+            while len(times) < n and cap.grab():
+                times.append(float(cap.get(cv2.CAP_PROP_POS_MSEC)))
+        except cv2.error:
+            pass
+        finally:
+            cap.release()
+        return times
+
+    @property
+    def duration_s(self) -> float:
+        """Video time covered by the frames read so far (through the last frame's end)."""
+        return self.end_t + 1.0 / self.fps if self.frames_read else 0.0
 
     def frames(self, stride: int = 1) -> Iterator[Frame]:
-        """Every ``stride``-th frame, timed by the file's own frame times (PTS).
+        """Every ``stride``-th frame (by index), timed by the file's frame times."""
+        return self._decode(lambda index, t: index % stride == 0)
 
-        Constant-rate files give index / fps; a file with a gap (a stalled camera
-        recorded with real timestamps) keeps its gap. Where the container has no
-        usable times, index / fps is used.
-        """
+    def frames_at(self, process_fps: float) -> Iterator[Frame]:
+        """Frames about ``process_fps`` a second of video time apart (0 = all)."""
+        selector = FrameSelector(process_fps)
+        return self._decode(lambda index, t: selector.due(t))
+
+    def _decode(self, wanted: Callable[[int, float], bool]) -> Iterator[Frame]:
         cap = cv2.VideoCapture(str(self.path))
         if not cap.isOpened():
             raise SourceError(f"cannot open video: {self.path}")
+        clock = FrameClock(self.fps, use_pts=self.pts_usable)
+        self.frames_read, self.end_t, self.decode_error = 0, 0.0, None
+        failed = False
         try:
             index = 0
-            pts0: float | None = None
-            last_t, last_index = -1.0, 0
             while True:
-                if index % stride == 0:
-                    ok, img = cap.read()
-                    if not ok:
+                try:
+                    if not cap.grab():  # decodes, without the colour conversion
                         break
-                    t = self._time(cap.get(cv2.CAP_PROP_POS_MSEC), pts0, index, last_t, last_index)
-                    if pts0 is None:
-                        pts0 = cap.get(cv2.CAP_PROP_POS_MSEC)
-                        t = 0.0
-                    last_t, last_index = t, index
-                    yield Frame(img, index, t)
-                elif not cap.grab():  # decode without the colour conversion
+                    t = clock.time(index, cap.get(cv2.CAP_PROP_POS_MSEC))
+                    img = None
+                    if wanted(index, t):
+                        ok, img = cap.retrieve()
+                        if not ok or img is None:
+                            failed = True
+                            break
+                except cv2.error:
+                    failed = True
                     break
+                self.frames_read, self.end_t = index + 1, t
+                if img is not None:
+                    yield Frame(img, index, t)
                 index += 1
         finally:
             cap.release()
-
-    def _time(self, pts_ms: float, pts0: float | None, index: int, last_t: float,
-              last_index: int) -> float:  # fmt: skip
-        by_index = last_t + (index - last_index) / self.fps
-        if pts0 is None or pts_ms != pts_ms:
-            return by_index
-        t = (pts_ms - pts0) / 1000.0
-        # times must advance; a container without real times falls back to index / fps
-        return t if t > last_t else by_index
+        self.decode_error = decode_shortfall(
+            self.frames_read, self.frame_count, self.declared_fps, self.duration_s, failed
+        )
 
     def close(self) -> None:
         pass
