@@ -8,10 +8,20 @@ receive and commit gets the same messages again when it comes back with the
 same client id; the unique ``event_id`` makes that redelivery harmless.
 Several workers with different client ids share the load through the
 ``$share/<group>/...`` subscriptions.
+
+After each committed batch the worker publishes receipts (docs/contract.md,
+"Receipts"): for every device with events or visit summaries in the batch, one
+QoS 1 message on ``exteros/v1/{device}/acks`` naming the ids now settled
+(stored, already stored, or dead-lettered). The edge keeps each row until a
+receipt names it, because a broker's PUBACK is no proof of storage (a shared
+subscription whose worker was away, or a SIGKILLed broker, loses messages the
+broker acknowledged). Receipts are computed from the batch itself: every
+message of a batch that ``Ingestor.process`` returned for is settled.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -19,6 +29,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
@@ -34,6 +45,11 @@ from central.store import Ingestor, Message
 
 log = logging.getLogger(__name__)
 TOPIC_KINDS = ("events", "visits", "heartbeat", "status")
+RECEIPT_SCHEMA = "exteros.receipt/1"
+RECEIPT_KIND = "acks"
+# Ids per receipt message: keeps one receipt well under any broker's size limit.
+MAX_RECEIPT_IDS = 1000
+_ID_FIELD = {"events": "event_id", "visits": "visit_id"}
 
 
 @dataclass
@@ -66,6 +82,54 @@ def subscriptions(group: str) -> list[str]:
     return [f"$share/{group}/exteros/v1/+/{kind}" for kind in TOPIC_KINDS]
 
 
+def _settled_id(kind: str, payload: bytes) -> str | None:
+    """Best-effort id of a message (``event_id`` / ``visit_id``); None if it has none."""
+    try:
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    value = data.get(_ID_FIELD[kind]) if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def receipts(messages: Iterable[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """(topic, payload) receipts for a committed batch of (topic, payload) messages.
+
+    One receipt per device (more when it names over :data:`MAX_RECEIPT_IDS` ids),
+    on that device's own acks topic, listing each settled event and visit id once.
+    """
+    by_device: dict[str, dict[str, dict[str, None]]] = {}
+    for topic_, payload in messages:
+        parts = topic_.split("/")
+        if len(parts) != 4 or parts[0] != "exteros" or parts[1] != "v1":
+            continue
+        device, kind = parts[2], parts[3]
+        if kind not in _ID_FIELD or not device:
+            continue
+        ident = _settled_id(kind, payload)
+        if ident is None:
+            continue
+        kinds = by_device.setdefault(device, {"events": {}, "visits": {}})
+        kinds[kind][ident] = None  # a dict keeps first-seen order without duplicates
+    out: list[tuple[str, bytes]] = []
+    for device, kinds in by_device.items():
+        items = [(k, i) for k in ("events", "visits") for i in kinds[k]]
+        for start in range(0, len(items), MAX_RECEIPT_IDS):
+            chunk = items[start : start + MAX_RECEIPT_IDS]
+            body = {
+                "schema": RECEIPT_SCHEMA,
+                "events": [i for k, i in chunk if k == "events"],
+                "visits": [i for k, i in chunk if k == "visits"],
+            }
+            out.append(
+                (
+                    f"exteros/v1/{device}/{RECEIPT_KIND}",
+                    json.dumps(body, separators=(",", ":")).encode(),
+                )
+            )
+    return out
+
+
 class IngestWorker:
     def __init__(
         self,
@@ -79,6 +143,7 @@ class IngestWorker:
         self.stop_event = threading.Event()
         self.connected = threading.Event()
         self.stats = {"events": 0, "visits": 0, "heartbeats": 0, "statuses": 0, "dead": 0}
+        self.receipts_sent = 0
         # Unbounded on purpose: the broker never has more than receive_maximum QoS 1
         # messages unacknowledged with us, and heartbeats (QoS 0) are small and rare.
         self._queue: queue.Queue = queue.Queue()
@@ -181,6 +246,13 @@ class IngestWorker:
                 log.warning("dead-lettered: %s", reason)
             return True
 
+    def _send_receipts(self, batch: list) -> None:
+        for topic_, payload in receipts((m[0], m[1]) for m in batch):
+            # Queued by paho while the broker is away and sent after the reconnect; a
+            # receipt that is lost anyway only makes the edge send the rows again.
+            self.client.publish(topic_, payload, qos=1)
+            self.receipts_sent += 1
+
     def run(self) -> None:
         self._connect()
         sd_notify("READY=1")
@@ -189,6 +261,8 @@ class IngestWorker:
             while not self.stop_event.is_set():
                 batch = self._next_batch()
                 if batch and self._commit(batch):
+                    # Receipts first: once committed, every message of the batch is settled.
+                    self._send_receipts(batch)
                     epoch = self._epoch
                     for _t, _p, mid, qos, received_on in batch:
                         if qos > 0 and received_on == epoch:

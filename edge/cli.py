@@ -1,7 +1,14 @@
 """``exteros-edge``: check-config, replay, run, flush, status, models, scenario, demo.
 
-Bad input (config, video, camera, model) ends with one line naming the
-problem and a non-zero exit, never a traceback.
+Bad input (config, video, camera, model) and storage faults (unwritable
+state_dir, corrupted outbox, full disk) end with one line naming the problem
+and a non-zero exit, never a traceback.
+
+Exit codes: 0 done (with MQTT: every event confirmed by the central store),
+1 flush timed out / status found an unreadable outbox, 2 bad input or an
+unusable outbox, 3 events not confirmed within the drain timeout or not stored
+(kept rows are in the outbox for ``flush``), 4 the video stopped decoding
+before its end (what was produced is delivered).
 """
 
 from __future__ import annotations
@@ -10,16 +17,19 @@ import argparse
 import logging
 import os
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from edge import __version__
 from edge.config import ConfigError, EdgeConfig, load_config
-from exteros.contract import parse_ts
+from exteros.contract import format_ts, parse_ts
 
 PROG = "exteros-edge"
+EXIT_TIMEOUT = 1
 EXIT_BAD_INPUT = 2
 EXIT_NOT_DELIVERED = 3
+EXIT_DECODE_ERROR = 4
 
 log = logging.getLogger("edge")
 
@@ -88,6 +98,39 @@ def _outputs(cfg: EdgeConfig, events_out: str | None, mqtt: bool) -> list:
     return outputs
 
 
+def _delivery_problems(outputs: list, drain_timeout_s: float | None) -> list[str]:
+    """One line per output that did not deliver everything (after close)."""
+    from edge.outputs.jsonl import JsonlOutput
+    from edge.outputs.mqtt import MqttOutput
+
+    lines: list[str] = []
+    for out in outputs:
+        if isinstance(out, JsonlOutput) and out.dropped:
+            lines.append(
+                f"--events-out {out.path}: {out.dropped} payload(s) could not be written "
+                f"({out.error}); free space there and replay again"
+            )
+        if isinstance(out, MqttOutput):
+            path = out.outbox.path
+            if out.unstored:
+                lines.append(
+                    f"{out.unstored} event(s) could not be stored in the outbox {path} "
+                    f"({out.storage_error or 'outbox writer stopped'}) and will not be "
+                    "delivered; free space there and replay again"
+                )
+            if out.kept:
+                wait = (
+                    ""
+                    if drain_timeout_s is None
+                    else f" within --drain-timeout {drain_timeout_s:g} s"
+                )
+                lines.append(
+                    f"{out.kept} event(s) not confirmed by the central store{wait}; they are "
+                    f"kept in the outbox {path} ('exteros-edge flush' sends them)"
+                )
+    return lines
+
+
 def _close_outputs(outputs: list, drain_timeout_s: float | None) -> bool:
     ok = True
     for out in outputs:
@@ -127,13 +170,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
     finally:
         delivered = _close_outputs(outputs, args.drain_timeout)
     print_table(report)
+    decode_error = getattr(report, "decode_error", None)
+    if decode_error:
+        print(f"{PROG}: warning: {args.video}: {decode_error}", file=sys.stderr)
     if not delivered:
-        return _fail(
-            f"outbox not drained within --drain-timeout {args.drain_timeout:g} s; "
-            "undelivered events are kept in the outbox ('exteros-edge flush' sends them)",
-            EXIT_NOT_DELIVERED,
-        )
-    return 0
+        problems = _delivery_problems(outputs, args.drain_timeout) or [
+            f"outbox not confirmed within --drain-timeout {args.drain_timeout:g} s"
+        ]
+        for line in problems:
+            print(f"{PROG}: error: {line}", file=sys.stderr)
+        return EXIT_NOT_DELIVERED
+    return EXIT_DECODE_ERROR if decode_error else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -144,15 +191,91 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_flush(args: argparse.Namespace) -> int:
-    from edge.outputs.mqtt import flush_command
-
     return flush_command(load_config(args.config), args.timeout)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from edge.outputs.mqtt import status_command
-
     return status_command(load_config(args.config))
+
+
+def flush_command(cfg: EdgeConfig, timeout_s: float) -> int:
+    """Deliver the outbox until the store confirmed all of it.
+
+    0 when empty, 1 on timeout (rows kept), 2 when the outbox or broker setup is unusable.
+    """
+    from edge.outbox import outbox_path
+    from edge.outputs.mqtt import MqttOutput, MqttSetupError
+
+    path = outbox_path(cfg.state_dir)
+    if not path.exists():
+        print(f"flush: nothing to deliver (no outbox at {path})")
+        return 0
+    if not cfg.mqtt.enabled:
+        print("flush: mqtt.enabled is false in the config; nothing to deliver to", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        out = MqttOutput(cfg, version="flush", announce=False,
+                         client_id=f"exteros-edge-{cfg.device_id}-flush")  # fmt: skip
+    except MqttSetupError as exc:
+        print(f"flush: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    start = out.depth()
+    ok = out.close(drain_timeout_s=timeout_s)
+    if ok:
+        print(f"flush: {out.confirmed} message(s) of {start} confirmed by the central store; "
+              "outbox empty")  # fmt: skip
+        return 0
+    unconfirmed = out.unconfirmed()
+    if out.last_error:
+        why = out.last_error
+    elif out.published or unconfirmed:
+        why = ("the broker took them but no receipt came from the central store (is "
+               "`exteros-central ingest` running, and may this device read "
+               f"exteros/v1/{cfg.device_id}/acks?)")  # fmt: skip
+    elif out.connected:
+        why = "the broker did not acknowledge in time"
+    else:
+        why = f"could not connect to {cfg.mqtt.host}:{cfg.mqtt.port}"
+    print(
+        f"flush: timed out after {timeout_s:g} s: {out.kept} message(s) kept in {path} "
+        f"({out.confirmed} confirmed, {unconfirmed} published but unconfirmed); {why}",
+        file=sys.stderr,
+    )
+    return EXIT_TIMEOUT
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def status_command(cfg: EdgeConfig) -> int:
+    """Print unsent / published-unconfirmed counts, drops and the oldest undelivered event."""
+    from edge.outbox import OutboxError, outbox_path, read_status
+
+    path = outbox_path(cfg.state_dir)
+    try:
+        st = read_status(path)
+    except OutboxError as exc:
+        print(f"status: {exc}", file=sys.stderr)
+        return EXIT_TIMEOUT
+    print(f"outbox:      {path}" + ("" if st.exists else " (not created yet)"))
+    print(f"depth:       {st.depth} unconfirmed message(s), {st.size_bytes / 1024:.1f} KiB")
+    print(f"unsent:      {st.depth - st.published} not yet accepted by the broker")
+    print(f"unconfirmed: {st.published} published, waiting for the central store's receipt")
+    print(f"dropped:     {st.dropped} (since the outbox was created)")
+    if st.oldest_created is None:
+        print("oldest:      none, everything was confirmed")
+    else:
+        committed = datetime.fromtimestamp(st.oldest_created, UTC)
+        line = (f"oldest:      queued {format_ts(committed)} "
+                f"({_age(time.time() - st.oldest_created)} ago)")  # fmt: skip
+        if st.oldest_event_at:
+            line += f", event time {st.oldest_event_at}"
+        print(line)
+    return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -198,7 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("file")
     c.set_defaults(func=cmd_check_config)
 
-    r = sub.add_parser("replay", help="process a recorded video as fast as possible")
+    r = sub.add_parser(
+        "replay",
+        help="process a recorded video as fast as possible",
+        description="Process a recorded video. Exit 0: done, and with MQTT every event "
+        "confirmed by the central store; 3: events not confirmed within --drain-timeout "
+        "(kept in the outbox) or not stored; 4: the video stopped decoding before its end "
+        "(a warning names the position; what was produced is delivered).",
+    )
     r.add_argument("video")
     r.add_argument("--config", required=True, help="edge YAML config")
     r.add_argument("--camera", help="camera_id whose zones apply (default: the first)")
@@ -210,7 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--drain-timeout",
         type=float,
         default=60.0,
-        help="seconds to wait for the broker to take the outbox (default 60)",
+        help="seconds to wait until the central store confirmed every event (default 60); "
+        "exit 3 keeps the rest in the outbox for 'flush'",
     )
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_replay)
@@ -221,12 +352,16 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--events-out", help="also write every payload as JSONL here")
     u.set_defaults(func=cmd_run)
 
-    f = sub.add_parser("flush", help="deliver what is in the outbox and exit (0 when empty)")
+    f = sub.add_parser(
+        "flush", help="deliver the outbox and exit: 0 when the central store confirmed all of it"
+    )
     f.add_argument("--config", required=True)
-    f.add_argument("--timeout", type=float, default=60.0)
+    f.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60); exit 1 after")
     f.set_defaults(func=cmd_flush)
 
-    s = sub.add_parser("status", help="outbox depth and oldest undelivered event")
+    s = sub.add_parser(
+        "status", help="outbox: unsent, published-unconfirmed, dropped, oldest undelivered"
+    )
     s.add_argument("--config", required=True)
     s.set_defaults(func=cmd_status)
 

@@ -116,7 +116,7 @@ class EdgeService:
             visits = cr.pipe.open_visits() if cr.pipe else 0
             state = "up" if cr.source.connected else "down"
             parts.append(f"{cr.config.camera_id} {state} {cr.fps(now):.1f} fps {visits} open")
-        depth = sum(getattr(o, "depth", lambda: 0)() for o in self.outputs)
+        depth = sum(o.depth() for o in self.outputs)
         return "; ".join(parts) + f"; outbox {depth}"
 
     def _heartbeat(self, now: float) -> None:
@@ -129,17 +129,16 @@ class EdgeService:
                 fps=cr.fps(now), connected=cr.source.connected, last_frame_at=last
             )
         for out in self.outputs:
-            if hasattr(out, "heartbeat"):
-                hb = Heartbeat(
-                    at=datetime.now(UTC),
-                    uptime_s=round(now - self.started_mono, 1),
-                    locations=self.cfg.locations(),
-                    cameras=cams,
-                    outbox_depth=out.depth(),
-                    outbox_dropped=getattr(out, "dropped", 0),
-                    version=__version__,
-                )
-                out.heartbeat(hb)
+            hb = Heartbeat(
+                at=datetime.now(UTC),
+                uptime_s=round(now - self.started_mono, 1),
+                locations=self.cfg.locations(),
+                cameras=cams,
+                outbox_depth=out.depth(),
+                outbox_dropped=out.dropped,
+                version=__version__,
+            )
+            out.heartbeat(hb)
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> int:
@@ -207,7 +206,7 @@ class EdgeService:
         for out in self.outputs:
             delivered = out.close(STOP_DRAIN_S) and delivered
         if not delivered:
-            log.warning("stopped with undelivered events kept in the outbox")
+            log.warning("stopped with unconfirmed events kept in the outbox")
         log.info("stopped")
         return 0
 

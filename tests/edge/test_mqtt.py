@@ -1,8 +1,11 @@
-"""MqttOutput against a real Mosquitto: outages, restarts, crashes, caps, status.
+"""MqttOutput against a real Mosquitto and a real ingest worker: outages, crashes, caps.
 
-Subscribers use persistent sessions (clean_session False) so a message
-published while they are cut off by a broker restart still reaches them.
-Duplicates are allowed everywhere; losses are not.
+A row leaves the outbox only when the central store's receipt names it, so
+every test that expects an empty outbox runs a real ingest worker (in this
+process, SQLite store) next to the broker. Subscribers use persistent sessions
+(clean_session False) so a message published while they are cut off by a broker
+restart still reaches them. Duplicates are allowed on the wire; losses are not,
+and the store counts each event once.
 """
 
 from __future__ import annotations
@@ -26,12 +29,14 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
+from edge.cli import flush_command, status_command
 from edge.config import EdgeConfig
 from edge.outbox import outbox_path
 from edge.outputs import Output
-from edge.outputs.mqtt import MqttOutput, OutboxBusyError, flush_command, status_command
+from edge.outputs.mqtt import MqttOutput, OutboxBusyError
 from exteros.contract import CameraHealth, Event, Heartbeat, VisitSummary
 from tests.support.broker import Mosquitto
+from tests.support.central import Central
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVICE = "dev-a"
@@ -170,6 +175,25 @@ def mosq(tmp_path):
     b.stop(kill=True)
 
 
+CONFIRM_S = "1.5"  # short receipt timeout: a broker restart loses shared-subscription messages
+
+
+@pytest.fixture
+def central(mosq, tmp_path, monkeypatch):
+    """A real store (SQLite) for dev-a; call ``central.start_thread_worker()`` to ingest."""
+    monkeypatch.setenv("EXTEROS_CONFIRM_TIMEOUT_S", CONFIRM_S)
+    c = Central(f"sqlite:///{tmp_path / 'central.db'}", mosq.port, tmp_path / "central")
+    yield c
+    c.close()
+
+
+def stored_once(central: Central, want: set[str]) -> None:
+    """Every wanted event is in the store, each exactly once."""
+    assert central.wait_events(want, 20) == set()
+    counts = central.event_counts()
+    assert all(counts[i] == 1 for i in want)
+
+
 def seed_session(broker: Mosquitto, client_id: str, **kw: Any) -> Collector:
     """Register a persistent subscription, then take the broker down again."""
     broker.start()
@@ -179,8 +203,9 @@ def seed_session(broker: Mosquitto, client_id: str, **kw: Any) -> Collector:
     return sub
 
 
-def test_is_an_output_and_delivers_in_order(mosq, tmp_path):
+def test_is_an_output_and_delivers_in_order(mosq, central, tmp_path):
     mosq.start()
+    central.start_thread_worker()
     topics = ("exteros/v1/+/events", "exteros/v1/+/status", "exteros/v1/+/visits")
     sub = Collector(mosq.port, "sub-order", topics=topics)
     sub.wait_subscribed()
@@ -208,15 +233,18 @@ def test_is_an_output_and_delivers_in_order(mosq, tmp_path):
     assert states[0] == "online" and states[-1] == "offline"
     last = retained(mosq.port, f"exteros/v1/{DEVICE}/status")
     assert last is not None and last["state"] == "offline" and last["version"] == "1.2.3"
-    assert out.depth() == 0
+    assert out.depth() == 0 and out.kept == 0
+    stored_once(central, ids(200))
+    assert central.visit_ids() == {"dev-a/cam-1/1"}
     sub.close()
 
 
-def test_broker_down_at_start_up_10s_later(mosq, tmp_path):
+def test_broker_down_at_start_up_3s_later(mosq, central, tmp_path):
     sub = seed_session(mosq, "sub-late")
+    central.start_thread_worker(wait=False)
     out = MqttOutput(make_cfg(tmp_path, mosq.port), version="t")
     n = 0
-    t_end = time.monotonic() + 10.0
+    t_end = time.monotonic() + 3.0
     while time.monotonic() < t_end:  # the frame loop keeps counting
         t = time.monotonic()
         out.emit(ev(n))
@@ -228,11 +256,13 @@ def test_broker_down_at_start_up_10s_later(mosq, tmp_path):
     mosq.start()
     assert out.close(drain_timeout_s=20) is True
     assert sub.wait_ids(ids(n)) == set()
+    stored_once(central, ids(n))
     sub.close()
 
 
-def test_broker_stopped_mid_stream_and_restarted(mosq, tmp_path):
+def test_broker_stopped_mid_stream_and_restarted(mosq, central, tmp_path):
     mosq.start()
+    central.start_thread_worker()
     sub = Collector(mosq.port, "sub-restart")
     sub.wait_subscribed()
     out = MqttOutput(make_cfg(tmp_path, mosq.port), version="t")
@@ -255,6 +285,7 @@ def test_broker_stopped_mid_stream_and_restarted(mosq, tmp_path):
     assert worst < 0.5, f"emit blocked the frame loop for {worst:.3f} s"
     assert out.close(drain_timeout_s=30) is True
     assert sub.wait_ids(ids(n)) == set()  # duplicates allowed, losses not
+    stored_once(central, ids(n))
     sub.close()
 
 
@@ -315,8 +346,9 @@ def spawn_emitter(cfg: EdgeConfig, n: int) -> subprocess.Popen:
     return child
 
 
-def test_sigkill_while_broker_down_then_flush(mosq, tmp_path, capsys):
+def test_sigkill_while_broker_down_then_flush(mosq, central, tmp_path, capsys):
     sub = seed_session(mosq, "sub-flush")
+    central.start_thread_worker(wait=False)
     cfg = make_cfg(tmp_path, mosq.port)
     n = 300
     child = spawn_emitter(cfg, n)
@@ -325,7 +357,9 @@ def test_sigkill_while_broker_down_then_flush(mosq, tmp_path, capsys):
 
     assert status_command(cfg) == 0
     out = capsys.readouterr().out
-    assert f"depth:   {n} undelivered" in out
+    assert f"depth:       {n} unconfirmed" in out
+    assert f"unsent:      {n} not yet accepted" in out
+    assert "unconfirmed: 0 published" in out
     assert "event time 2020-01-01T09:00:00.000Z" in out
 
     # Broker still down: flush times out, keeps the rows and says why.
@@ -337,13 +371,15 @@ def test_sigkill_while_broker_down_then_flush(mosq, tmp_path, capsys):
     assert flush_command(cfg, timeout_s=20) == 0
     assert "outbox empty" in capsys.readouterr().out
     assert sub.wait_ids(ids(n)) == set()
+    stored_once(central, ids(n))
     assert status_command(cfg) == 0
-    assert "depth:   0 undelivered" in capsys.readouterr().out
+    assert "depth:       0 unconfirmed" in capsys.readouterr().out
     sub.close()
 
 
-def test_outbox_full_drops_oldest_and_reports_it(mosq, tmp_path, caplog):
+def test_outbox_full_drops_oldest_and_reports_it(mosq, central, tmp_path, caplog):
     sub = seed_session(mosq, "sub-full", topics=("exteros/v1/+/events", "exteros/v1/+/heartbeat"))
+    central.start_thread_worker(wait=False)
     cfg = make_cfg(tmp_path, mosq.port, outbox={"max_rows": 10})
     out = MqttOutput(cfg, version="t")
     with caplog.at_level(logging.WARNING):
@@ -364,6 +400,7 @@ def test_outbox_full_drops_oldest_and_reports_it(mosq, tmp_path, caplog):
     assert out.close(drain_timeout_s=20) is True
     assert sub.wait_ids(ids(25, start=15)) == set()
     assert not (sub.event_ids() & ids(15))
+    stored_once(central, ids(25, start=15))
     assert wait_until(lambda: any(t.endswith("/heartbeat") for t, _, _ in sub.messages))
     beat = next(p for t, p, _ in sub.messages if t.endswith("/heartbeat"))
     assert beat["outbox_dropped"] == 15
@@ -371,9 +408,10 @@ def test_outbox_full_drops_oldest_and_reports_it(mosq, tmp_path, caplog):
     sub.close()
 
 
-def test_ack_before_publish_returns(mosq, tmp_path):
+def test_ack_before_publish_returns(mosq, central, tmp_path):
     """paho may run on_publish before publish() returns: the row must still be matched."""
     mosq.start()
+    central.start_thread_worker()
     sub = Collector(mosq.port, "sub-early")
     sub.wait_subscribed()
     out = MqttOutput(make_cfg(tmp_path, mosq.port), version="t")
@@ -395,16 +433,18 @@ def test_ack_before_publish_returns(mosq, tmp_path):
     assert out.close(drain_timeout_s=20) is True
     assert len(early) >= 40
     assert sub.wait_ids(ids(100)) == set()
+    stored_once(central, ids(100))
     sub.close()
 
 
-def test_drain_rate_bounds_the_backlog(mosq, tmp_path):
+def test_drain_rate_bounds_the_backlog(mosq, central, tmp_path):
     sub = seed_session(mosq, "sub-rate")
     cfg = make_cfg(tmp_path, mosq.port, outbox={"drain_rate": 40.0, "max_inflight": 5})
     out = MqttOutput(cfg, version="t")
     for i in range(60):
         out.emit(ev(i))
     mosq.start()
+    central.start_thread_worker()
     assert wait_until(lambda: out.connected)
     t = time.monotonic()
     assert out.wait_drained(20)
@@ -454,13 +494,18 @@ def test_emit_never_waits_for_a_slow_disk(tmp_path):
     assert out.close(0) is False
 
 
-def test_lost_acks_do_not_stall_delivery(mosq, tmp_path, caplog):
-    """If PUBACKs never come on a live connection, the rows are sent again."""
+def test_lost_acks_do_not_stall_delivery(mosq, central, tmp_path, caplog):
+    """Lost PUBACKs hold nothing up: the store's receipt confirms the rows anyway.
+
+    (The PUBACK timeout that re-sends rows without one is tested on the pure
+    window, tests/edge/test_receipts.py.)
+    """
     mosq.start()
+    central.start_thread_worker()
     sub = Collector(mosq.port, "sub-stall")
     sub.wait_subscribed()
     out = MqttOutput(make_cfg(tmp_path, mosq.port), version="t")
-    out._stall_s = 0.5
+    out._window.puback_timeout_s = 0.5
     real_on_publish = out._on_publish
     lost = []
 
@@ -477,8 +522,8 @@ def test_lost_acks_do_not_stall_delivery(mosq, tmp_path, caplog):
             out.emit(ev(i))
         assert out.close(drain_timeout_s=15) is True
     assert len(lost) == 10
-    assert any("no PUBACK" in r.getMessage() for r in caplog.records)
     assert sub.wait_ids(ids(30)) == set()
+    stored_once(central, ids(30))
     sub.close()
 
 
@@ -495,3 +540,52 @@ def test_commands_without_an_outbox_and_while_in_use(tmp_path, capsys):
         assert status_command(cfg) == 0  # read-only: fine while the service runs
     finally:
         out.close(0)
+
+
+def test_puback_is_not_enough_rows_wait_for_the_receipt(mosq, central, tmp_path, capsys):
+    """No ingest worker: the broker takes everything, nothing is confirmed, nothing deleted."""
+    mosq.start()
+    cfg = make_cfg(tmp_path, mosq.port)
+    out = MqttOutput(cfg, version="t")
+    for i in range(40):
+        out.emit(ev(i))
+    assert wait_until(lambda: out.published == 40)
+    assert out.unconfirmed() == 40 and out.unsent() == 0
+    assert out.close(drain_timeout_s=0.5) is False
+    assert out.kept == 40 and out.confirmed == 0
+    assert status_command(cfg) == 0
+    text = capsys.readouterr().out
+    assert "unsent:      0 not yet" in text and "unconfirmed: 40 published" in text
+
+    # flush without a worker times out and says why; with one it confirms all 40.
+    assert flush_command(cfg, timeout_s=1.0) == 1
+    assert "no receipt came from the central store" in capsys.readouterr().err
+    central.start_thread_worker()
+    assert flush_command(cfg, timeout_s=20) == 0
+    assert "40 message(s) of 40 confirmed" in capsys.readouterr().out
+    stored_once(central, ids(40))
+
+
+def test_receipts_for_other_devices_or_garbage_confirm_nothing(mosq, tmp_path):
+    mosq.start()
+    out = MqttOutput(make_cfg(tmp_path, mosq.port), version="t")
+    for i in range(5):
+        out.emit(ev(i))
+    assert wait_until(lambda: out.published == 5)
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv311)
+    c.connect("127.0.0.1", mosq.port)
+    c.loop_start()
+    forged = {"schema": "exteros.receipt/1", "events": sorted(ids(5)), "visits": []}
+    for t, p in [
+        ("exteros/v1/dev-b/acks", json.dumps(forged)),  # another device's acks topic
+        (f"exteros/v1/{DEVICE}/acks", "not json"),
+        (f"exteros/v1/{DEVICE}/acks", json.dumps({**forged, "schema": "other/1"})),
+    ]:
+        c.publish(t, p, qos=1).wait_for_publish(5)
+    time.sleep(0.5)
+    assert out.depth() == 5
+    c.publish(f"exteros/v1/{DEVICE}/acks", json.dumps(forged), qos=1).wait_for_publish(5)
+    assert wait_until(lambda: out.depth() == 0)
+    c.disconnect()
+    c.loop_stop()
+    assert out.close(1) is True

@@ -6,17 +6,23 @@ ports rewritten; certificates come from a throwaway CA made with openssl.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from edge.outputs.mqtt import MqttOutput, flush_command
+from edge.cli import flush_command
+from edge.outputs.mqtt import MqttOutput
 from tests.edge.test_mqtt import ROOT, Collector, ev, ids, make_cfg, wait_until
 from tests.support.broker import free_port, wait_port
+from tests.support.central import Central
 
 DEPLOY = ROOT / "deploy" / "mosquitto"
 PASSWORDS = {"dev-a": "pw-a", "dev-b": "pw-b", "exteros-ingest": "pw-ingest"}
@@ -111,11 +117,23 @@ def secure(tmp_path):
     b.stop()
 
 
+@pytest.fixture
+def central(secure, tmp_path, monkeypatch):
+    """The real ingest worker, as user exteros-ingest: it stores and sends receipts."""
+    monkeypatch.setenv("EXTEROS_CONFIRM_TIMEOUT_S", "1.5")
+    c = Central(f"sqlite:///{tmp_path / 'central.db'}", secure.port, tmp_path / "central",
+                devices=("dev-a", "dev-b"))  # fmt: skip
+    c.start_thread_worker(username="exteros-ingest", password=PASSWORDS["exteros-ingest"])
+    yield c
+    c.close()
+
+
 def ingest(b: SecureBroker, name: str) -> Collector:
     sub = Collector(
         b.port,
         name,
-        topics=("$share/exteros-ingest/exteros/v1/+/events",),
+        # Not in the workers' shared group: an observer that takes no share of the load.
+        topics=("exteros/v1/+/events",),
         username="exteros-ingest",
         password=PASSWORDS["exteros-ingest"],
     )
@@ -123,7 +141,9 @@ def ingest(b: SecureBroker, name: str) -> Collector:
     return sub
 
 
-def test_acl_device_writes_only_under_its_own_prefix(secure, tmp_path, caplog, monkeypatch):
+def test_acl_device_writes_only_under_its_own_prefix(
+    secure, central, tmp_path, caplog, monkeypatch
+):
     sub = ingest(secure, "ingest-acl")
     # The password from systemd's $CREDENTIALS_DIRECTORY, as the service unit does.
     creds = tmp_path / "creds"
@@ -135,6 +155,7 @@ def test_acl_device_writes_only_under_its_own_prefix(secure, tmp_path, caplog, m
         good.emit(ev(i, "dev-a"))
     assert good.close(drain_timeout_s=10) is True
     assert sub.wait_ids(ids(5, device_id="dev-a")) == set()
+    assert central.wait_events(ids(5, device_id="dev-a")) == set()
 
     # dev-a's credentials, writing under dev-b's prefix.
     cfg = make_cfg(
@@ -166,7 +187,7 @@ def test_wrong_password_is_a_clear_error(secure, tmp_path):
     assert out.close(0) is False
 
 
-def test_tls_with_test_ca_works(secure, tmp_path):
+def test_tls_with_test_ca_works(secure, central, tmp_path):
     sub = ingest(secure, "ingest-tls")
     tls = {
         "ca_file": str(secure.etc / "ca-bundle.crt"),
@@ -180,6 +201,7 @@ def test_tls_with_test_ca_works(secure, tmp_path):
         out.emit(ev(i, "dev-a"))
     assert out.close(drain_timeout_s=10) is True
     assert sub.wait_ids(ids(20, device_id="dev-a")) == set()
+    assert central.wait_events(ids(20, device_id="dev-a")) == set()
     sub.close()
 
 
@@ -200,3 +222,47 @@ def test_tls_with_wrong_ca_fails_with_a_clear_error(secure, tmp_path, caplog, ca
     assert flush_command(cfg, timeout_s=1.0) == 1
     err = capsys.readouterr().err
     assert "1 message(s) kept" in err and "TLS failure" in err and "wrong-ca.crt" in err
+
+
+def client(b: SecureBroker, user: str, got: list | None = None) -> mqtt.Client:
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"raw-{user}-{time.monotonic_ns()}",
+                    protocol=MQTTProtocolVersion.MQTTv5)  # fmt: skip
+    c.username_pw_set(user, PASSWORDS[user])
+    if got is not None:
+        c.on_message = lambda cl, u, m: got.append((m.topic, m.payload))
+    c.connect("127.0.0.1", b.port)
+    c.loop_start()
+    assert wait_until(c.is_connected, timeout=5)
+    return c
+
+
+def test_acl_receipts_only_from_ingest_and_only_to_their_device(secure, central, tmp_path):
+    """A device cannot forge its own receipts (which would delete unstored rows) and
+    cannot read another device's; the ingest user can write them."""
+    pw = secure.password_file(tmp_path, "dev-a")
+    cfg = make_cfg(tmp_path, secure.port, "dev-a", password_file=str(pw))
+    snoop: list = []
+    b = client(secure, "dev-b", snoop)
+    b.subscribe("exteros/v1/dev-a/acks", qos=1)
+    b.subscribe("exteros/v1/+/acks", qos=1)
+
+    a_reader: list = []
+    a = client(secure, "dev-a", a_reader)
+    a.subscribe("exteros/v1/dev-a/acks", qos=1)
+    forger = client(secure, "dev-a")
+    time.sleep(0.3)
+    forged = json.dumps({"schema": "exteros.receipt/1", "events": ["x"], "visits": []})
+    forger.publish("exteros/v1/dev-a/acks", forged, qos=1).wait_for_publish(5)
+    # Mosquitto answers a v5 publish the ACL denies by dropping the connection.
+    assert wait_until(lambda: not forger.is_connected(), timeout=3)
+
+    out = MqttOutput(cfg, version="t")
+    for i in range(5):
+        out.emit(ev(i, "dev-a"))
+    assert out.close(drain_timeout_s=10) is True  # the real receipts came through
+    assert wait_until(lambda: a_reader, timeout=3)  # dev-a reads its own receipts
+    assert all(json.loads(p)["events"] != ["x"] for _, p in a_reader), "forged receipt passed"
+    assert snoop == [], "dev-b read dev-a's receipts"
+    for c in (a, b, forger):
+        c.disconnect()
+        c.loop_stop()

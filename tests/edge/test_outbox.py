@@ -172,3 +172,29 @@ def test_outbox_matches_a_model(tmp_path_factory, ops):
             assert ob.dropped == put - len(model) - acked
     finally:
         ob.close()
+
+
+def test_published_marks_and_a_v1_outbox_is_upgraded_in_place(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "o.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, "
+        "payload BLOB NOT NULL, created_at REAL NOT NULL, size INTEGER NOT NULL);"
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+        "INSERT INTO meta VALUES ('dropped', 3);"
+        "PRAGMA user_version=1;"
+    )
+    old.execute("INSERT INTO outbox(topic, payload, created_at, size) VALUES ('t', X'70', 1.0, 1)")
+    old.commit()
+    old.close()
+    with Outbox(path) as ob:
+        assert ob.depth() == 1 and ob.dropped == 3
+        (seq,) = [r.seq for r in ob.pending()]
+        new, _ = ob.write([("t", payload(1), 2.0)], published=[(seq, 5.0)])
+        st_ = read_status(path)
+        assert (st_.depth, st_.published) == (2, 1)
+        assert [r.seq for r in ob.rows([new[0], seq, 12345])] == [seq, new[0]]
+        assert ob.write(deletes=[seq])[1] == 1
+        assert read_status(path).published == 0 and ob.count_on_disk() == 1

@@ -1,4 +1,9 @@
-"""replay/flush/status through the real CLI with a real Mosquitto that goes away."""
+"""replay/flush/status through the real CLI with a real Mosquitto that goes away.
+
+A real ingest worker (SQLite store, in this process) sends the receipts without
+which the edge keeps every event; each test ends with every event of
+--events-out in the store exactly once.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +19,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.config import load_config
 from edge.scenarios import generate
 from tests.support.broker import Mosquitto, free_port
+from tests.support.central import Central
 
 pytestmark = pytest.mark.model
 
@@ -75,7 +82,23 @@ def edge_env(port: int, state: Path) -> dict[str, str]:
         "EXTEROS_STATE_DIR": str(state),
         "EXTEROS_MQTT__RECONNECT_MIN_S": "0.2",
         "EXTEROS_MQTT__RECONNECT_MAX_S": "1",
+        "EXTEROS_CONFIRM_TIMEOUT_S": "2",
     }
+
+
+def make_central(tmp_path: Path, port: int, scenario) -> Central:  # noqa: ANN001
+    cfg = load_config(scenario.config)
+    return Central(f"sqlite:///{tmp_path / 'central.db'}", port, tmp_path / "central",
+                   devices=(cfg.device_id,), locations=tuple(cfg.locations()))  # fmt: skip
+
+
+def assert_stored_once(central: Central, ids: set[str]) -> None:
+    kinds = ("impression", "discovery", "engagement", "interaction")
+    events = {i for i in ids if i.rsplit("/", 1)[-1] in kinds}  # event ids end in /<kind>
+    assert events and central.wait_events(events, 30) == set()
+    counts = central.event_counts()
+    assert all(counts[i] == 1 for i in events)
+    assert ids - events <= central.visit_ids()
 
 
 def edge(args: list[str], env: dict[str, str], timeout: float = 900):
@@ -91,6 +114,8 @@ def scenario(tmp_path_factory):
 
 def test_broker_restarted_mid_replay_loses_nothing(tmp_path, scenario):
     with Mosquitto(tmp_path / "broker") as broker:
+        central = make_central(tmp_path, broker.port, scenario)
+        central.start_thread_worker()
         sub = Subscriber(broker.port, "edge-test-01")
         out = tmp_path / "events.jsonl"
         proc = subprocess.Popen(
@@ -112,10 +137,12 @@ def test_broker_restarted_mid_replay_loses_nothing(tmp_path, scenario):
             ids = written_ids(out)
             assert len(ids) >= 3
             assert sub.wait_for(ids, 60) == set()
+            assert_stored_once(central, ids)
         finally:
             if proc.poll() is None:
                 proc.kill()
             sub.stop()
+            central.close()
 
 
 def test_drain_timeout_keeps_rows_and_flush_delivers_them(tmp_path, scenario):
@@ -126,16 +153,20 @@ def test_drain_timeout_keeps_rows_and_flush_delivers_them(tmp_path, scenario):
                  "2020-01-01T09:00:00Z", "--events-out", str(out), "--quiet",
                  "--drain-timeout", "1"], env)  # fmt: skip
     assert proc.returncode == 3, proc.stderr
-    assert "outbox not drained" in proc.stderr
+    assert "not confirmed by the central store within --drain-timeout 1 s" in proc.stderr
     ids = written_ids(out)
     status = edge(["status", "--config", str(scenario.config)], env, timeout=60)
     assert status.returncode == 0, status.stderr
-    assert str(len(ids)) in status.stdout
+    assert f"unsent:      {len(ids)} not yet accepted" in status.stdout
     with Mosquitto(tmp_path / "broker", port=port) as broker:
+        central = make_central(tmp_path, port, scenario)
+        central.start_thread_worker()
         sub = Subscriber(broker.port, "edge-test-01")
         try:
             flush = edge(["flush", "--config", str(scenario.config), "--timeout", "60"], env, 120)
             assert flush.returncode == 0, flush.stderr
             assert sub.wait_for(ids, 30) == set()
+            assert_stored_once(central, ids)
         finally:
             sub.stop()
+            central.close()
