@@ -173,7 +173,7 @@ class Heartbeat(BaseModel):
         return self.model_dump(mode="json")
 
 
-TopicKind = Literal["events", "visits", "status", "heartbeat"]
+TopicKind = Literal["events", "visits", "status", "heartbeat", "acks"]
 
 
 def topic(device_id: str, kind: TopicKind) -> str:
