@@ -52,7 +52,10 @@ IMGSZ = (384, 640)
 CALIB_SCENARIO = "reach"
 
 # name -> (export format or None for .pt, imgsz, motion skipping)
-CONFIGS: dict[str, tuple[str | None, int | tuple[int, int], bool]] = {
+CONFIGS: dict[str, tuple[str | None, int | tuple[int, int] | str, bool]] = {
+    # the product default: OpenVINO, input size derived per camera (min_person_px 40,
+    # longest side <= 1280: 736x1280 for 720p and 1080p), exported on first use
+    "ov-auto": ("openvino-auto", "auto", True),
     "pt-640": (None, 640, True),
     "onnx-384x640": ("onnx", IMGSZ, True),
     "ov-fp32-384x640": ("openvino", IMGSZ, True),
@@ -77,7 +80,8 @@ QUICK_SCENARIOS = ("reach", "crossing", "group", "long_empty")
 # whole suite on 2 shared cores); OpenVINO configurations run every scenario.
 SUBSET_FOR_SLOW = ("reach", "crossing", "group", "long_empty")
 SLOW = ("pt-640", "onnx-384x640")
-QUICK_CONFIGS = ("pt-640", "ov-fp32-384x640", "ov-fp32-384x640-nomotion", "ov-int8-384x640")
+QUICK_CONFIGS = ("ov-auto", "ov-fp32-384x640", "ov-fp32-384x640-nomotion")
+DEFAULT_REGISTRY_NAME = "yolo11n-pose_openvino_model"
 MULTI_SCENARIOS = (
     "two_zones",
     "group",
@@ -113,6 +117,8 @@ def _detector(spec: dict):
     from edge.config import ModelConfig
     from edge.detector import UltralyticsDetector
 
+    if spec.get("models_dir"):
+        os.environ["EXTEROS_MODELS_DIR"] = spec["models_dir"]
     mc = ModelConfig(
         weights=spec["weights"],
         imgsz=tuple(spec["imgsz"]) if isinstance(spec["imgsz"], list) else spec["imgsz"],
@@ -120,8 +126,18 @@ def _detector(spec: dict):
         process_fps=spec.get("process_fps", 8.0),
     )
     det = UltralyticsDetector(mc)
-    det.warmup(1280, 720)
-    det.warmup(1280, 720)
+    hd = spec.get("hd") or 720
+    width = round(hd * 16 / 9)
+    size = None
+    if mc.imgsz == "auto":  # the size the pipeline derives for these cameras
+        from edge.config import DEFAULT_MIN_PERSON_PX
+        from edge.inputsize import auto_input_size
+
+        size = auto_input_size(width, hd, DEFAULT_MIN_PERSON_PX, mc.max_imgsz)
+        if hd != 720:
+            det.warmup(1280, 720, auto_input_size(1280, 720, DEFAULT_MIN_PERSON_PX, mc.max_imgsz))
+    det.warmup(width, hd, size)
+    det.warmup(width, hd, size)
     return mc, det
 
 
@@ -314,6 +330,31 @@ def prepare_scenarios(names: list[str], out: Path) -> dict[str, dict]:
     return scen
 
 
+def upscaled(sc: dict, height: int, out: Path) -> dict:
+    """The scenario with its video resized to ``height`` (16:9): same zones (relative) and
+    truth; the people are bigger, the decode and the model input cost what a camera of
+    that resolution costs."""
+    import cv2
+
+    src = Path(sc["video"])
+    dst = out / f"{src.stem}_{height}p.mp4"
+    if not dst.exists():
+        cap = cv2.VideoCapture(str(src))
+        fps = cap.get(cv2.CAP_PROP_FPS) or CAMERA_FPS
+        size = (round(height * 16 / 9), height)
+        tmp = dst.with_suffix(".part.mp4")
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            writer.write(cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR))
+        writer.release()
+        cap.release()
+        tmp.rename(dst)
+    return {**sc, "video": str(dst), "name": f"{sc['name']}@{height}p"}
+
+
 def prepare_models(needed: set[str], models: Path, calib_video: Path, fresh: bool) -> dict:
     """Export what is missing with the real CLI (``exteros-edge models export``), in a child
     process whose output goes to stderr, into ``models`` (EXTEROS_MODELS_DIR)."""
@@ -322,7 +363,14 @@ def prepare_models(needed: set[str], models: Path, calib_video: Path, fresh: boo
 
     pt = resolve_weights("yolo11n-pose.pt")
     paths: dict[str | None, str] = {None: str(pt)}
-    for fmt in sorted(f for f in needed if f):
+    if "openvino-auto" in needed:
+        # the registry name: each input size is exported on first use into ``models``
+        if not (models / pt.name).exists():
+            import shutil
+
+            shutil.copy(pt, models / pt.name)
+        paths["openvino-auto"] = DEFAULT_REGISTRY_NAME
+    for fmt in sorted(f for f in needed if f and f != "openvino-auto"):
         target = models / output_name(pt.stem, fmt)
         if fresh or not target.exists():
             log(f"exporting {fmt} at {IMGSZ[0]}x{IMGSZ[1]} -> {target}")
@@ -383,12 +431,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--cameras",
         type=int,
-        default=4,
-        help="cameras in the multi-camera run (default 4; 0 skips it)",
+        default=None,
+        help="cameras in the multi-camera run (default 4, quick 2; 0 skips it)",
+    )
+    ap.add_argument(
+        "--hd",
+        type=int,
+        default=1080,
+        help="height the multi-camera videos are upscaled to (16:9; default 1080, 0 or 720 "
+        "keeps the 720p scenario videos)",
     )
     ap.add_argument(
         "--multi-config",
-        default="ov-fp32-384x640",
+        default="ov-auto",
         help="configuration for the multi-camera run (default %(default)s)",
     )
     ap.add_argument("--fresh-exports", action="store_true", help="re-export the models")
@@ -411,6 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.scenarios:
         suite = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     speed_name = args.speed_video or ("passby" if args.quick else "group")
+    if args.cameras is None:
+        args.cameras = 2 if args.quick else 4
     if args.multi_config not in CONFIGS:
         ap.error(f"unknown --multi-config {args.multi_config}")
     if args.cameras < 0:
@@ -467,6 +524,7 @@ def main(argv: list[str] | None = None) -> int:
             "motion": motion,
             "speed": scen[speed_name],
             "suite": [scen[s] for s in sc_names],
+            "models_dir": str(work / "models"),
         }
         try:
             results[name] = run_worker(spec, budget)
@@ -477,13 +535,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.cameras:
         fmt, imgsz, motion = CONFIGS[args.multi_config]
         log(f"multi-camera: {args.cameras} cameras on one {args.multi_config} model")
+        cams = [scen[s] for s in multi_names]
+        if args.hd and args.hd != 720:
+            log(f"  upscaling the camera videos to {args.hd}p (cached)")
+            cams = [upscaled(sc, args.hd, work / "scenarios") for sc in cams]
         spec = {
             "kind": "multi",
             "name": args.multi_config,
             "weights": models[fmt],
             "imgsz": list(imgsz) if isinstance(imgsz, tuple) else imgsz,
             "motion": motion,
-            "cameras": [scen[s] for s in multi_names],
+            "cameras": cams,
+            "models_dir": str(work / "models"),
+            "hd": args.hd or 720,
         }
         try:
             multi = run_worker(spec, budget)

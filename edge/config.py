@@ -103,6 +103,9 @@ class GroundPlaneConfig(Strict):
         return self
 
 
+DEFAULT_MIN_PERSON_PX = 40.0
+
+
 class CameraConfig(Strict):
     """One camera and its zones."""
 
@@ -119,6 +122,26 @@ class CameraConfig(Strict):
     zones: list[ZoneConfig] = Field(min_length=1, description="zones mapped to locations")
     ground_plane: GroundPlaneConfig | None = Field(
         default=None, description="optional floor calibration: zone areas in m², walking speed"
+    )
+    min_person_px: float = Field(
+        default=DEFAULT_MIN_PERSON_PX,
+        ge=8,
+        le=4000,
+        description="height in camera pixels of the smallest (farthest) person to count; "
+        "with model.imgsz auto the model input is scaled so such a person is found",
+    )
+    view: Literal["angled", "overhead"] = Field(
+        default="angled",
+        description="angled: a wall camera looking across the floor (zones are tested on "
+        "the feet, the box bottom); overhead: a ceiling camera looking straight down "
+        "(tested on the box centre)",
+    )
+    track_conf: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="detection confidence that starts and keeps a track on this camera; "
+        "default model.conf; lower (e.g. 0.15) keeps bending shoppers on overhead cameras",
     )
 
     @field_validator("source")
@@ -203,10 +226,17 @@ class ModelConfig(Strict):
         description="registry name or path: .pt, .onnx or a *_openvino_model/ folder; "
         "the default is yolo11n-pose exported to OpenVINO on first use",
     )
-    imgsz: int | tuple[int, int] = Field(
-        default=(384, 640),
-        description="inference size: 640, or [height, width] (the camera's aspect; "
-        "384x640 for 16:9, 480x640 for 4:3)",
+    imgsz: Literal["auto"] | int | tuple[int, int] = Field(
+        default="auto",
+        description="inference size: auto (from each camera's resolution and "
+        "min_person_px, longest side at most max_imgsz), or a fixed 640 or "
+        "[height, width] (the camera's aspect; [384, 640] is the cheap near-camera profile)",
+    )
+    max_imgsz: int = Field(
+        default=1280,
+        ge=64,
+        le=4096,
+        description="longest side of an automatic input size (cost grows with its square)",
     )
     conf: float = Field(default=0.25, gt=0, lt=1, description="detection confidence threshold")
     iou: float = Field(default=0.7, gt=0, lt=1, description="NMS IoU threshold")
@@ -218,6 +248,21 @@ class ModelConfig(Strict):
     threads: int | None = Field(default=None, ge=1, le=64, description="CPU threads for inference")
     track_buffer_s: float = Field(
         default=2.0, gt=0, le=30, description="how long the tracker keeps a lost track"
+    )
+    tracker: Literal["bytetrack", "botsort", "ocsort", "deepocsort"] = Field(
+        default="botsort",
+        description="Ultralytics multi-object tracker that links detections into tracks",
+    )
+    appearance: bool = Field(
+        default=True,
+        description="use clothes colours (not only box overlap) to keep identities apart "
+        "where people cross, and to continue a visit after an occlusion",
+    )
+    appearance_similarity: float = Field(
+        default=0.85,
+        gt=0,
+        lt=1,
+        description="colour similarity (0..1) above which two boxes may be the same person",
     )
     motion_skip: bool = Field(
         default=True,
@@ -232,7 +277,9 @@ class ModelConfig(Strict):
 
     @field_validator("imgsz")
     @classmethod
-    def _imgsz(cls, value: int | tuple[int, int]) -> int | tuple[int, int]:
+    def _imgsz(cls, value: str | int | tuple[int, int]) -> str | int | tuple[int, int]:
+        if isinstance(value, str):
+            return value
         sizes = (value,) if isinstance(value, int) else value
         for s in sizes:
             if s < 32 or s % 32:

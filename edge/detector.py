@@ -1,9 +1,10 @@
-"""Person detection (Ultralytics YOLO) and tracking (Ultralytics ByteTrack).
+"""Person detection (Ultralytics YOLO): a BGR frame in, plain ``Detections`` out.
 
-One small seam: a detector turns a BGR frame into plain ``Detections``; the
-tracker turns those into ``Track``s with stable ids. Ultralytics' AutoBackend
-loads every format we ship (``.pt``, ``.onnx``, ``*_openvino_model/``), so one
-backend class serves them all; a new runtime is one new class with ``detect``.
+One small seam: a detector turns a frame into ``Detections`` at an input size the
+caller chooses (``edge.inputsize`` derives it per camera); ``edge.tracking`` turns
+those into ``Track``s with stable ids. Ultralytics' AutoBackend loads every format we
+ship (``.pt``, ``.onnx``, ``*_openvino_model/``), so one backend class serves them all;
+a new runtime is one new class with ``detect``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Protocol
 
 import numpy as np
 
-from edge.config import ModelConfig
+from edge.config import DEFAULT_MIN_PERSON_PX, ModelConfig
+from edge.inputsize import as_hw, auto_input_size
 from edge.modelzoo import WRISTS, ModelError, entry_for, resolve_weights
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,7 @@ class Detections:
     conf: np.ndarray  # (N,)
     cls: np.ndarray  # (N,)
     keypoints: np.ndarray | None  # (N, K, 3) x, y, confidence, or None for box-only models
+    appearance: np.ndarray | None = None  # (N, D) colour descriptors (edge.appearance)
 
     def __len__(self) -> int:
         return len(self.conf)
@@ -45,11 +48,21 @@ class Track:
     xyxy: tuple[float, float, float, float]
     conf: float
     keypoints: np.ndarray | None  # (K, 3)
+    appearance: np.ndarray | None = None  # (D,) colour descriptor of the box
 
     @property
     def feet(self) -> tuple[float, float]:
         x1, _, x2, y2 = self.xyxy
         return (x1 + x2) / 2.0, y2
+
+    def ground(self, view: str = "angled") -> tuple[float, float]:
+        """The floor point zones are tested on: the feet for an angled camera; for a
+        camera looking straight down the box centre (from above, the box bottom is the
+        far side of the body, not the feet)."""
+        if view == "overhead":
+            x1, y1, x2, y2 = self.xyxy
+            return (x1 + x2) / 2.0, (y1 + y2) / 2.0
+        return self.feet
 
     @property
     def height(self) -> float:
@@ -63,9 +76,12 @@ class Track:
 
 
 class Detector(Protocol):
-    def detect(self, image: np.ndarray) -> Detections: ...
+    def detect(self, image: np.ndarray, imgsz: tuple[int, int] | None = None) -> Detections:
+        """People in ``image``; ``imgsz`` (height, width) is the model input size to use,
+        None for the detector's own choice."""
+        ...
 
-    def warmup(self, width: int, height: int) -> None: ...
+    def warmup(self, width: int, height: int, imgsz: tuple[int, int] | None = None) -> None: ...
 
 
 def _configure_ultralytics() -> None:
@@ -87,17 +103,22 @@ OPENVINO_SUFFIX = "_openvino_model"
 LOW_CONF = 0.1  # boxes down to this confidence may continue an existing track
 
 
-def materialize_weights(cfg: ModelConfig) -> Path:
+DEFAULT_IMGSZ = (384, 640)  # the export size when no camera asked for another
+
+
+def materialize_weights(cfg: ModelConfig, imgsz: tuple[int, int] | None = None) -> Path:
     """The weights to load; an OpenVINO export of a registry model is made on first use.
 
     ``yolo11n-pose_openvino_model`` (the default) is exported once from the fetched
-    ``yolo11n-pose.pt`` at ``cfg.imgsz`` and cached in the models folder; another input
-    size gets its own folder (``yolo11n-pose_640x640_openvino_model``) so configs with
-    different sizes never overwrite each other's export. Without OpenVINO installed,
-    the PyTorch weights serve instead (slower, same counts).
+    ``yolo11n-pose.pt`` at ``imgsz`` (else ``cfg.imgsz``, else 384x640) and cached in the
+    models folder; another input size gets its own folder
+    (``yolo11n-pose_704x928_openvino_model``) so cameras and configs with different
+    sizes never overwrite each other's export. Without OpenVINO installed, the PyTorch
+    weights serve instead (slower, same counts).
     """
     name = Path(cfg.weights).name
-    want = cfg.imgsz if isinstance(cfg.imgsz, tuple) else (cfg.imgsz, cfg.imgsz)
+    fixed = None if cfg.imgsz == "auto" else as_hw(cfg.imgsz)
+    want = imgsz or fixed or DEFAULT_IMGSZ
     if Path(cfg.weights).exists() or not name.endswith(OPENVINO_SUFFIX):
         return resolve_weights(cfg.weights)  # a path the user chose, or a .pt/.onnx name
     stem = name[: -len(OPENVINO_SUFFIX)]
@@ -133,6 +154,12 @@ def materialize_weights(cfg: ModelConfig) -> Path:
     return target
 
 
+def _per_size_exports(cfg: ModelConfig) -> bool:
+    """True when each input size needs its own file (a registry OpenVINO name)."""
+    name = Path(cfg.weights).name
+    return name.endswith(OPENVINO_SUFFIX) and not Path(cfg.weights).exists()
+
+
 def _export_size(folder: Path) -> tuple[int, int] | None:
     """The (h, w) an export was made for, from Ultralytics' metadata.yaml."""
     meta = folder / "metadata.yaml"
@@ -145,26 +172,71 @@ def _export_size(folder: Path) -> tuple[int, int] | None:
 
 
 class UltralyticsDetector:
-    """Any model Ultralytics can load; keeps person classes only."""
+    """Any model Ultralytics can load; keeps person classes only.
+
+    One instance serves every camera of a device: each input size asked for gets its
+    own loaded model (an OpenVINO export is static, one folder per size; a ``.pt``
+    serves all sizes).
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         _configure_ultralytics()
+        self.cfg = cfg
+        self.fixed = None if cfg.imgsz == "auto" else as_hw(cfg.imgsz)
+        entry = entry_for(cfg.weights)
+        self.person_classes = list(entry.person_classes) if entry else [0]
+        self._models: dict[tuple[int, int], object] = {}
+        self._threads_set = False
+        if self.fixed is not None:  # load (and export) now: a broken model fails at start
+            self.path = self._load(self.fixed)[1]
+        else:  # each camera's size is loaded on its first frame; missing weights fail now
+            self.path = resolve_weights(self._base_weights())
+
+    @property
+    def model(self):
+        """The first loaded model (the fixed size's); loads the default size if none yet."""
+        if not self._models:
+            self._load(DEFAULT_IMGSZ)
+        return next(iter(self._models.values()))
+
+    def _base_weights(self) -> str:
+        name = Path(self.cfg.weights).name
+        if _per_size_exports(self.cfg):
+            return name[: -len(OPENVINO_SUFFIX)].removesuffix("_int8") + ".pt"
+        return self.cfg.weights
+
+    def _load(self, size: tuple[int, int]) -> tuple[object, Path]:
+        if size in self._models:
+            return self._models[size], self.path
+        if self._models and not _per_size_exports(self.cfg):
+            model = next(iter(self._models.values()))  # one file serves every size
+            self._models[size] = model
+            return model, self.path
         from ultralytics import YOLO
 
-        self.cfg = cfg
-        path = materialize_weights(cfg)
-        entry = entry_for(cfg.weights) or entry_for(path.name)
-        task = entry.task if entry else None
-        self.person_classes = list(entry.person_classes) if entry else [0]
-        self.model = YOLO(str(path), task=task) if task else YOLO(str(path))
-        self.path = path
-        self.imgsz = list(cfg.imgsz) if isinstance(cfg.imgsz, tuple) else cfg.imgsz
-        self._threads_set = False
+        path = materialize_weights(self.cfg, size)
+        entry = entry_for(self.cfg.weights) or entry_for(path.name)
+        if entry is not None:
+            self.person_classes = list(entry.person_classes)
+        model = YOLO(str(path), task=entry.task) if entry else YOLO(str(path))
+        if not self._models:
+            self.path = path
+        self._models[size] = model
+        return model, path
 
-    def detect(self, image: np.ndarray) -> Detections:
-        result = self.model.predict(
+    def input_size(self, width: int, height: int) -> tuple[int, int]:
+        """The input size used when the caller names none: the fixed one, or derived
+        from the frame with the default ``min_person_px``."""
+        if self.fixed is not None:
+            return self.fixed
+        return auto_input_size(width, height, DEFAULT_MIN_PERSON_PX, self.cfg.max_imgsz)
+
+    def detect(self, image: np.ndarray, imgsz: tuple[int, int] | None = None) -> Detections:
+        size = imgsz or self.input_size(image.shape[1], image.shape[0])
+        model, _ = self._load(size)
+        result = model.predict(
             image,
-            imgsz=self.imgsz,
+            imgsz=list(size),
             # ByteTrack's second stage keeps a track alive through partial occlusion with
             # low-confidence boxes: hand it those too; new tracks still need cfg.conf+
             conf=min(self.cfg.conf, LOW_CONF),
@@ -189,55 +261,19 @@ class UltralyticsDetector:
 
             torch.set_num_threads(self.cfg.threads or os.cpu_count() or 1)
 
-    def warmup(self, width: int, height: int) -> None:
-        self.detect(np.zeros((height, width, 3), np.uint8))
+    def warmup(self, width: int, height: int, imgsz: tuple[int, int] | None = None) -> None:
+        """One inference on a blank frame: loads (exports) and compiles the model for
+        ``imgsz``. With an automatic size and none given there is nothing to warm yet:
+        each camera's size is known from its first frame (``CameraPipeline.imgsz``)."""
+        if imgsz is None and self.fixed is None:
+            return
+        self.detect(np.zeros((height, width, 3), np.uint8), imgsz)
 
 
-class _BoxesView:
-    """What ByteTrack reads from a detection set: conf, cls, xywh, boolean indexing."""
+def __getattr__(name: str):
+    # PersonTracker lived here before edge.tracking; keep old imports working
+    if name == "PersonTracker":
+        from edge.tracking import PersonTracker
 
-    def __init__(self, xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray) -> None:
-        self.xyxy, self.conf, self.cls = xyxy, conf, cls
-        wh = xyxy[:, 2:4] - xyxy[:, 0:2]
-        self.xywh = np.concatenate([xyxy[:, 0:2] + wh / 2, wh], axis=1)
-
-    def __len__(self) -> int:
-        return len(self.conf)
-
-    def __getitem__(self, idx: np.ndarray) -> _BoxesView:
-        return _BoxesView(self.xyxy[idx], self.conf[idx], self.cls[idx])
-
-
-class PersonTracker:
-    """Ultralytics' ByteTrack over our Detections; ``track_buffer`` set in seconds."""
-
-    def __init__(self, cfg: ModelConfig, process_fps: float) -> None:
-        from ultralytics.trackers.byte_tracker import BYTETracker
-        from ultralytics.utils import IterableSimpleNamespace
-
-        args = IterableSimpleNamespace(
-            tracker_type="bytetrack",
-            track_high_thresh=max(cfg.conf, 0.25),
-            track_low_thresh=LOW_CONF,
-            new_track_thresh=max(cfg.conf, 0.3),
-            track_buffer=max(1, round(cfg.track_buffer_s * process_fps)),
-            match_thresh=0.8,
-            fuse_score=True,
-        )
-        self._tracker = BYTETracker(args)
-
-    @property
-    def has_tracks(self) -> bool:
-        t = self._tracker
-        return bool(t.tracked_stracks or t.lost_stracks)
-
-    def update(self, dets: Detections, image: np.ndarray | None = None) -> list[Track]:
-        view = _BoxesView(dets.xyxy, dets.conf, dets.cls)
-        rows = self._tracker.update(view, image)
-        tracks: list[Track] = []
-        for row in rows:
-            x1, y1, x2, y2, tid, score, _cls, idx = row[:8]
-            kp = dets.keypoints[int(idx)] if dets.keypoints is not None else None
-            tracks.append(Track(int(tid), (float(x1), float(y1), float(x2), float(y2)),
-                                float(score), kp))  # fmt: skip
-        return tracks
+        return PersonTracker
+    raise AttributeError(name)

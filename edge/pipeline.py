@@ -17,12 +17,14 @@ from datetime import datetime
 import numpy as np
 
 from edge.config import CameraConfig, EdgeConfig, ZoneConfig
-from edge.detector import Detector, PersonTracker, Track
+from edge.detector import Detector, Track
 from edge.events import EventFactory
 from edge.geometry import PixelPolygon, clamp_point
+from edge.inputsize import as_hw, auto_input_size, smallest_person_px
 from edge.motion import MotionGate
 from edge.outputs import Message
 from edge.sources import Frame
+from edge.tracking import PersonTracker
 from edge.visits import Change, LocationVisits, Observation, Rules
 from exteros.contract import KIND_ORDER, Event, EventKind, VisitSummary
 
@@ -34,6 +36,14 @@ def stride_for(source_fps: float, process_fps: float) -> int:
     if process_fps <= 0 or source_fps <= process_fps:
         return 1
     return max(1, round(source_fps / process_fps))
+
+
+def input_size_for(cfg: EdgeConfig, camera: CameraConfig, width: int, height: int):
+    """The model input (height, width) for this camera's frames: fixed, or derived from
+    the frame size and the camera's ``min_person_px`` (edge.inputsize)."""
+    if cfg.model.imgsz != "auto":
+        return as_hw(cfg.model.imgsz)
+    return auto_input_size(width, height, camera.min_person_px, cfg.model.max_imgsz)
 
 
 def rules_of(zone: ZoneConfig) -> Rules:
@@ -118,11 +128,12 @@ class CameraPipeline:
         self.cfg = cfg
         self.camera = camera
         self.detector = detector
-        self.tracker = PersonTracker(cfg.model, process_fps)
+        self.tracker = PersonTracker(cfg.model, process_fps, camera.track_conf)
         self.factory = EventFactory(cfg.device_id, camera.camera_id, base)
         self.motion = MotionGate(cfg.model.motion_threshold) if cfg.model.motion_skip else None
         self.zones: list[ZoneRuntime] = []
         self.size: tuple[int, int] | None = None
+        self.imgsz: tuple[int, int] | None = None  # model input for this camera's frames
         self.stats = CameraStats()
         self._last_dets = 0
         self._removed: dict[str, ZoneRuntime] = {}  # zones dropped by a reload
@@ -137,6 +148,21 @@ class CameraPipeline:
             for zr in self.zones:
                 zr.reconfigure(zr.config, w, h)
         self.size = (w, h)
+        self._plan_input(w, h)
+
+    def _plan_input(self, w: int, h: int) -> None:
+        self.imgsz = input_size_for(self.cfg, self.camera, w, h)
+        smallest = smallest_person_px(w, h, self.imgsz)
+        log.info("camera %s: %dx%d frames, model input %dx%d, people from ~%.0f px tall",
+                 self.camera.camera_id, w, h, self.imgsz[0], self.imgsz[1], smallest)  # fmt: skip
+        if self.cfg.model.imgsz == "auto" and smallest > self.camera.min_person_px * 1.05:
+            log.warning(
+                "camera %s: min_person_px %.0f needs a larger model input than max_imgsz "
+                "%d allows; people under ~%.0f px tall may be missed (raise model.max_imgsz "
+                "at a higher cost, or mount the camera closer)",
+                self.camera.camera_id, self.camera.min_person_px, self.cfg.model.max_imgsz,
+                smallest,
+            )  # fmt: skip
 
     def reconfigure(self, camera: CameraConfig) -> None:
         """Apply a reloaded config: changed zones apply to new visits; open visits stay."""
@@ -144,6 +170,7 @@ class CameraPipeline:
         if self.size is None:
             return
         w, h = self.size
+        self._plan_input(w, h)
         old = {zr.config.location: zr for zr in self.zones}
         new: list[ZoneRuntime] = []
         for z in camera.zones:
@@ -159,8 +186,9 @@ class CameraPipeline:
     def _observations(self, tracks: list[Track]) -> list[Observation]:
         w, h = self.size or (0, 0)
         kp_conf = self.cfg.model.keypoint_conf
-        return [Observation(tr.track_id, clamp_point(*tr.feet, w, h), tr.height, tr.conf,
-                            tuple(tr.wrists(kp_conf)))
+        view = self.camera.view
+        return [Observation(tr.track_id, clamp_point(*tr.ground(view), w, h), tr.height,
+                            tr.conf, tuple(tr.wrists(kp_conf)), tr.appearance)
                 for tr in tracks]  # fmt: skip
 
     def _needs_inference(self, image: np.ndarray) -> bool:
@@ -179,7 +207,7 @@ class CameraPipeline:
         self._removed = {}
         tracks: list[Track] = []
         if self._needs_inference(frame.image):
-            dets = self.detector.detect(frame.image)
+            dets = self.detector.detect(frame.image, self.imgsz)
             self._last_dets = int((dets.conf >= self.cfg.model.conf).sum())
             tracks = self.tracker.update(dets, frame.image)
             self.stats.inferred += 1

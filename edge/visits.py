@@ -5,7 +5,8 @@ at the first frame their feet point is seen inside and ends at the last frame
 seen inside, and is closed once they have been outside or unseen for longer
 than the exit grace. Within the grace, a missed detection, an occlusion or a
 tracker id change continues the same visit: a new track id that appears close
-to where a just-lost visit was last seen takes that visit over.
+to where a just-lost visit was last seen, and looks like it (colour descriptor, when
+the observations carry one), takes that visit over.
 
 Each counted kind fires at most once per visit, when its threshold is crossed.
 ``occurred_at`` is the crossing moment (start + threshold) and ``dwell_s`` the
@@ -16,6 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 from exteros.contract import EventKind
 
@@ -27,6 +31,12 @@ HAND_GAP_S = 0.35
 # Re-association gate: how far (in person heights) a lost visit may have moved.
 GATE_BASE_H = 0.6
 GATE_PER_S_H = 1.0
+# Appearance (cosine similarity of colour descriptors, edge.appearance): below this a
+# new track is another person, whatever its distance; above it, similarity counts as
+# distance saved (in person heights) when several candidates compete.
+APPEARANCE_MIN = 0.6
+APPEARANCE_WEIGHT_H = 2.0
+APPEARANCE_EMA = 0.2  # weight of a new observation in a visit's running descriptor
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +59,8 @@ class Observation:
     height: float
     conf: float
     wrists: tuple[Point, ...] = ()
+    # colour descriptor of the box (a unit vector), when the pipeline computed one
+    appearance: Any = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -65,6 +77,7 @@ class Visit:
     hand_since: float | None = None
     hand_last: float | None = None
     interaction_due: bool = False
+    appearance: Any = None  # running colour descriptor of the person (unit vector)
 
     @property
     def confidence(self) -> float:
@@ -164,8 +177,13 @@ class LocationVisits:
                 h = max(v.height, o.height, 1.0)
                 gate = h * (GATE_BASE_H + GATE_PER_S_H * gap)
                 d = ((o.feet[0] - v.last_feet[0]) ** 2 + (o.feet[1] - v.last_feet[1]) ** 2) ** 0.5
-                if d <= gate:
+                if d > gate:
+                    continue
+                sim = _similarity(v.appearance, o.appearance)
+                if sim is None:
                     pairs.append((d / h, i, j))
+                elif sim >= APPEARANCE_MIN:
+                    pairs.append((d / h - APPEARANCE_WEIGHT_H * (sim - APPEARANCE_MIN), i, j))
         used_o: set[int] = set()
         used_v: set[int] = set()
         taken: list[Observation] = []
@@ -189,6 +207,7 @@ class LocationVisits:
         v.height = o.height
         v.conf_sum += o.conf
         v.conf_n += 1
+        v.appearance = _blend(v.appearance, o.appearance)
         dwell = v.dwell(t)
         for kind, threshold in (
             (EventKind.impression, r.confirm_s),
@@ -239,3 +258,26 @@ class LocationVisits:
                 out.append(Ended(v))
         self.open = []
         return out
+
+
+def _similarity(a: Any, b: Any) -> float | None:
+    """Cosine similarity of two descriptors; None when either is missing."""
+    if a is None or b is None:
+        return None
+    va, vb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    na, nb = float(np.linalg.norm(va)), float(np.linalg.norm(vb))
+    if na == 0 or nb == 0:
+        return None
+    return float(va @ vb) / (na * nb)
+
+
+def _blend(running: Any, new: Any) -> Any:
+    """A visit's descriptor: an exponential moving average, kept at unit length."""
+    if new is None:
+        return running
+    new = np.asarray(new, dtype=np.float64)
+    if running is None:
+        return new
+    mixed = (1 - APPEARANCE_EMA) * running + APPEARANCE_EMA * new
+    norm = float(np.linalg.norm(mixed))
+    return mixed / norm if norm > 0 else running

@@ -31,7 +31,9 @@ def test_minimal_file_is_valid_with_defaults(tmp_path):
     assert (zone.confirm_s, zone.discovery_s, zone.engagement_s) == (0.5, 3.0, 10.0)
     assert (zone.exit_grace_s, zone.interaction_s) == (2.0, 0.5)
     assert cfg.model.weights == "yolo11n-pose_openvino_model"
-    assert cfg.model.imgsz == (384, 640)
+    assert cfg.model.imgsz == "auto"  # derived per camera from min_person_px
+    cam = cfg.cameras[0]
+    assert (cam.min_person_px, cam.view, cam.track_conf) == (40.0, "angled", None)
     assert cfg.mqtt.port == 1883 and cfg.timezone == "UTC"
 
 
@@ -55,12 +57,41 @@ def test_minimal_file_is_valid_with_defaults(tmp_path):
         ({"cameras": base()["cameras"]}, "device_id: required key is missing"),
         ({**base(), "device_id": "Edge 1"}, "device_id: 'Edge 1' is not a slug"),
         ({**base(), "mqtt": {"port": 0}}, "mqtt.port:"),
+        ({**base(), "model": {"imgsz": "big"}}, "model.imgsz:"),
+        ({**base(), "model": {"imgsz": [384, 650]}}, "model.imgsz:"),
+        ({**base(), "model": {"tracker": "sort"}}, "model.tracker:"),
     ],
 )
 def test_bad_config_names_the_path(data, expected):
     with pytest.raises(ConfigError) as exc:
         parse_config(data)
     assert any(line.startswith(expected) for line in exc.value.errors), exc.value.errors
+
+
+@pytest.mark.parametrize(
+    ("camera", "expected"),
+    [
+        ({"min_person_px": 2}, "cameras[0].min_person_px:"),
+        ({"view": "sideways"}, "cameras[0].view:"),
+        ({"track_conf": 1.5}, "cameras[0].track_conf:"),
+    ],
+)
+def test_bad_camera_calibration_names_the_path(camera, expected):
+    data = base()
+    data["cameras"][0].update(camera)
+    with pytest.raises(ConfigError) as exc:
+        parse_config(data)
+    assert any(line.startswith(expected) for line in exc.value.errors), exc.value.errors
+
+
+def test_camera_calibration_keys_and_fixed_input_size():
+    data = base()
+    data["cameras"][0].update({"min_person_px": 60, "view": "overhead", "track_conf": 0.15})
+    data["model"] = {"imgsz": [384, 640]}
+    cfg = parse_config(data)
+    cam = cfg.cameras[0]
+    assert (cam.min_person_px, cam.view, cam.track_conf) == (60, "overhead", 0.15)
+    assert cfg.model.imgsz == (384, 640)
 
 
 def test_every_error_is_reported_at_once():

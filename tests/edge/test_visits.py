@@ -98,6 +98,51 @@ def test_far_new_track_is_not_taken_for_a_lost_visit():
     assert len([c for c in ch if isinstance(c, Ended)]) == 2
 
 
+RED = (1.0, 0.0, 0.0)
+BLUE = (0.0, 0.0, 1.0)
+REDDISH = (0.9, 0.3, 0.1)
+
+
+def dressed(tid: int, x: float, colour, y: float = 400) -> Observation:
+    return Observation(tid, (x, y), 300.0, 0.9, (), colour)
+
+
+def test_occluded_person_keeps_the_visit_when_the_colours_match():
+    """Hidden behind a pillar for 1.5 s: a new track id of the same colours continues."""
+    lv = LocationVisits(Rules(), left_half)
+    frames = [(t, [dressed(1, 100, RED)]) for t in times(0, 2.0)]
+    frames += [(t, []) for t in times(2.0 + DT, 3.5)]
+    frames += [(t, [dressed(7, 180, REDDISH)]) for t in times(3.5 + DT, 5.0)]
+    ch = run(lv, frames)
+    ended = [c for c in ch if isinstance(c, Ended)]
+    assert len(ended) == 1
+    assert ended[0].visit.dwell() > 4.9
+
+
+def test_someone_else_near_a_lost_visit_does_not_take_it_over():
+    """Person A (red) leaves behind a shelf; person B (blue) appears where A vanished:
+    two visits, not one merged visit."""
+    lv = LocationVisits(Rules(), left_half)
+    frames = [(t, [dressed(1, 100, RED)]) for t in times(0, 2.0)]
+    frames += [(t, [dressed(2, 110, BLUE)]) for t in times(2.0 + DT, 4.0)]
+    ch = run(lv, frames)
+    ended = [c for c in ch if isinstance(c, Ended)]
+    assert len(ended) == 2
+    assert {e.visit.first_track_id for e in ended} == {1, 2}
+
+
+def test_colour_decides_between_two_lost_visits():
+    """Two people hidden at once reappear with new ids, the nearer one in the other's
+    colours: each visit goes to the person who looks like it."""
+    lv = LocationVisits(Rules(), left_half)
+    frames = [(t, [dressed(1, 100, RED), dressed(2, 160, BLUE)]) for t in times(0, 1.0)]
+    frames += [(t, []) for t in times(1.0 + DT, 1.5)]
+    frames += [(t, [dressed(3, 150, RED), dressed(4, 110, BLUE)]) for t in times(1.5 + DT, 2.5)]
+    ch = run(lv, frames)
+    ended = {e.visit.first_track_id: e.visit.track_id for e in ch if isinstance(e, Ended)}
+    assert ended == {1: 3, 2: 4}
+
+
 def test_interaction_needs_a_wrist_in_a_product_area_long_enough():
     lv = LocationVisits(Rules(), left_half, [shelf])
     touch = [(150.0, 150.0)]
