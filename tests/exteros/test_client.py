@@ -1,61 +1,29 @@
-"""The Python client against a real ``exteros-central serve`` (uvicorn) on a free port."""
+"""The Python client against a real ``exteros-central serve`` (uvicorn) on a free port.
+
+The store is the one every client suite uses (clients/testdata/fixture.py: locations and
+the published example day added with the CLI), and the shared table of requests and
+answers (clients/testdata/published_examples.json) is run through this client too.
+"""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import json
 from datetime import UTC, date, datetime
 
 import pytest
 
 import exteros
-from central.admin import add_device, add_location, create_key
-from central.db import make_engine, migrate
-from central.store import Ingestor, Message, dump_json
-from exteros.contract import topic
 from tests.central import scenario as sc
-from tests.support.broker import free_port, wait_port
+from tests.clients.shared import CASES, Server, compact, prepare, raw_get, serve
+from tests.support.broker import free_port
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    db = f"sqlite:///{tmp_path_factory.mktemp('client')}/client.db"
-    engine = make_engine(db)
-    migrate(engine)
-    add_location(engine, sc.LOCATION, "acme", sc.TZ)
-    add_location(engine, "madison-ave-store.denim", "acme", sc.TZ, "zone", sc.LOCATION)
-    add_location(engine, "rival-store", "rival", "UTC")
-    add_device(engine, sc.DEVICE, "acme")
-    key, _ = create_key(engine, "acme")
-    msgs = []
-    for m in sc.published_day():
-        kind = "events" if m.schema_ == "exteros.event/1" else "visits"
-        msgs.append(Message(topic(m.device_id, kind), dump_json(m.to_payload())))
-    assert Ingestor(engine).process(msgs).dead == 0
-    engine.dispose()
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "central",
-            "--db",
-            db,
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_port(port, 30)
-        yield f"http://127.0.0.1:{port}", key
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    workdir = tmp_path_factory.mktemp("client")
+    store = prepare(workdir)
+    with serve(store, workdir / "serve.log") as srv:
+        yield srv.base_url, srv.key
 
 
 @pytest.fixture
@@ -145,3 +113,53 @@ def test_unknown_key_and_unreachable_server(server):
     assert e.value.status == 0
     with pytest.raises(ValueError):
         exteros.authorize("")
+
+
+def api_json(call: str, result: object) -> object:
+    """The Python client's typed result written back as the API's JSON."""
+    if call.endswith("_counts"):
+        plural = sc.PLURAL[call.removesuffix("_counts")]
+        out = []
+        for c in result:
+            if c.date is not None:
+                out.append({"date": c.date.isoformat(), plural: c.count})
+            elif c.min is not None:
+                out.append({"hr": c.hr, "min": c.min, plural: c.count})
+            else:
+                out.append({"hr": c.hr, plural: c.count})
+        return out
+    if call == "locations":
+        return [
+            {"location-name": loc.name}
+            if loc.company is None
+            else {
+                "location-name": loc.name,
+                "company": loc.company,
+                "parent": loc.parent,
+                "children": loc.children,
+                "type": loc.type,
+                "timezone": loc.timezone,
+            }
+            for loc in result
+        ]
+    if call == "last_update":
+        return [] if result is None else [{"last-update": result.strftime("%Y-%m-%dT%H:%M:%SZ")}]
+    raise AssertionError(f"no mapping for {call}")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_shared_table(server, case):
+    base, key = server
+    status, raw = raw_get(Server(base, key), case)
+    assert (status, raw) == (case["status"], compact(case["body"]))
+    with exteros.authorize(case.get("key", key), base_url=base) as api:
+        call = getattr(api, case["call"])
+        if case["status"] < 400:
+            got = api_json(case["call"], call(*case["args"], **case["options"]))
+            assert got == case["body"]
+            assert compact(got) == raw, json.dumps(got)
+        else:
+            with pytest.raises(exteros.ExterosError) as err:
+                call(*case["args"], **case["options"])
+            assert err.value.status == case["status"]
+            assert err.value.message == case["body"]["error"]["message"]
