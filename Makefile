@@ -25,6 +25,9 @@ models: setup
 	$(BIN)/exteros-edge models fetch yolo11n-pose.pt
 	test -f models/yolo11n-pose_openvino_model/metadata.yaml || \
 	  $(BIN)/exteros-edge models export yolo11n-pose.pt --format openvino --imgsz 384,640
+	# the automatic input sizes of 720p/1080p (736x1280) and 4:3 SD cameras (704x928)
+	$(BIN)/python -c "from edge.config import ModelConfig; from edge.detector import \
+	  materialize_weights as m; [m(ModelConfig(), s) for s in ((736, 1280), (704, 928))]"
 
 demo: setup models
 	$(BIN)/exteros-edge demo

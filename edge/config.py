@@ -65,10 +65,11 @@ class ZoneConfig(Strict):
         description="unseen/outside this long ends the visit; shorter gaps continue it",
     )
     interaction_s: float = Field(
-        default=0.5,
+        default=0.2,
         ge=0,
         le=60,
-        description="a wrist inside a product area this long = interaction",
+        description="a visible hand in a product area this long, the person about still, "
+        "= interaction (0.2 s: 3 processed frames at 8 fps, so a brief touch counts)",
     )
 
     @model_validator(mode="after")
@@ -241,6 +242,24 @@ class ModelConfig(Strict):
     conf: float = Field(default=0.25, gt=0, lt=1, description="detection confidence threshold")
     iou: float = Field(default=0.7, gt=0, lt=1, description="NMS IoU threshold")
     keypoint_conf: float = Field(default=0.5, gt=0, lt=1, description="a wrist counts above this")
+    elbow_conf: float = Field(
+        default=0.5,
+        gt=0,
+        lt=1,
+        description="a forearm counts as seen above this; with it, a wrist on the torso is a hand",
+    )
+    hand_reach: float = Field(
+        default=0.35,
+        ge=0,
+        le=1,
+        description="the hand point lies this fraction of the forearm past the wrist",
+    )
+    hand_tolerance: float = Field(
+        default=0.05,
+        ge=0,
+        le=0.5,
+        description="a hand this fraction of the person's height from a product area touches it",
+    )
     process_fps: float = Field(
         default=8.0, ge=0, le=120, description="frames per second to run the model on; 0 = all"
     )
@@ -288,7 +307,7 @@ class ModelConfig(Strict):
 
 
 class OutboxConfig(Strict):
-    """The durable outbox in state_dir that holds payloads until the broker acks them."""
+    """The durable outbox in state_dir that holds payloads until the central store confirms them."""
 
     max_rows: int = Field(default=1_000_000, ge=10, description="oldest dropped beyond this")
     max_bytes: int = Field(default=512 * 1024 * 1024, ge=10_000, description="size cap")
@@ -296,6 +315,13 @@ class OutboxConfig(Strict):
         default=1000.0, gt=0, description="backlog messages per second at most after an outage"
     )
     max_inflight: int = Field(default=100, ge=1, le=65535, description="unacked messages at once")
+    confirm_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="seconds after the broker's PUBACK without a receipt from the central "
+        "store before a message is sent again (doubling per attempt, up to 8x)",
+    )
 
 
 class EdgeConfig(BaseSettings):

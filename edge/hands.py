@@ -33,8 +33,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from edge.config import ModelConfig
 
 Point = tuple[float, float]
 
@@ -93,14 +97,14 @@ class HandView:
 NO_HANDS = HandView((), ())
 
 
-def rules_from_config(model_cfg: object) -> HandRules:
-    """The thresholds from a ModelConfig; defaults for the fields it does not have."""
+def rules_from_config(model_cfg: ModelConfig) -> HandRules:
+    """The hand thresholds of a ModelConfig."""
     d = HandRules()
     return HandRules(
-        wrist_conf=getattr(model_cfg, "keypoint_conf", d.wrist_conf),
-        elbow_conf=getattr(model_cfg, "elbow_conf", d.elbow_conf),
-        reach=getattr(model_cfg, "hand_reach", d.reach),
-        tolerance=getattr(model_cfg, "hand_tolerance", d.tolerance),
+        wrist_conf=model_cfg.keypoint_conf,
+        elbow_conf=model_cfg.elbow_conf,
+        reach=model_cfg.hand_reach,
+        tolerance=model_cfg.hand_tolerance,
         torso_margin=d.torso_margin,
         face_conf=d.face_conf,
     )

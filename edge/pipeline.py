@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from edge.config import CameraConfig, EdgeConfig, ZoneConfig
 from edge.detector import Detector, Track
 from edge.events import EventFactory
 from edge.geometry import PixelPolygon, clamp_point
+from edge.hands import inside_or_near, rules_from_config, visible_hands
 from edge.inputsize import as_hw, auto_input_size, smallest_person_px
 from edge.motion import MotionGate
 from edge.outputs import Message
@@ -56,6 +58,11 @@ def rules_of(zone: ZoneConfig) -> Rules:
     )
 
 
+def _touch_tests(areas: list[PixelPolygon]) -> list[partial[bool]]:
+    """Per product area: (x, y, tol) -> a hand inside it or within tol pixels of it."""
+    return [partial(inside_or_near, a.contour) for a in areas]
+
+
 @dataclass
 class ZoneRuntime:
     """A zone turned into pixels for one frame size, with its open visits."""
@@ -69,7 +76,7 @@ class ZoneRuntime:
     def build(cls, zone: ZoneConfig, width: int, height: int) -> ZoneRuntime:
         poly = PixelPolygon(zone.polygon, width, height)
         areas = [PixelPolygon(a, width, height) for a in zone.product_areas]
-        visits = LocationVisits(rules_of(zone), poly.contains, [a.contains for a in areas])
+        visits = LocationVisits(rules_of(zone), poly.contains, _touch_tests(areas))
         return cls(zone, poly, areas, visits)
 
     def reconfigure(self, zone: ZoneConfig, width: int, height: int) -> None:
@@ -77,7 +84,7 @@ class ZoneRuntime:
         self.polygon = PixelPolygon(zone.polygon, width, height)
         self.product_areas = [PixelPolygon(a, width, height) for a in zone.product_areas]
         self.visits.reconfigure(rules_of(zone), self.polygon.contains,
-                                [a.contains for a in self.product_areas])  # fmt: skip
+                                _touch_tests(self.product_areas))  # fmt: skip
 
 
 @dataclass
@@ -185,11 +192,16 @@ class CameraPipeline:
 
     def _observations(self, tracks: list[Track]) -> list[Observation]:
         w, h = self.size or (0, 0)
-        kp_conf = self.cfg.model.keypoint_conf
+        hand_rules = rules_from_config(self.cfg.model)
         view = self.camera.view
-        return [Observation(tr.track_id, clamp_point(*tr.ground(view), w, h), tr.height,
-                            tr.conf, tuple(tr.wrists(kp_conf)), tr.appearance)
-                for tr in tracks]  # fmt: skip
+        out = []
+        for tr in tracks:
+            hands = visible_hands(tr.keypoints, tr.xyxy, hand_rules).hands
+            tol = hand_rules.tolerance * max(tr.height, 1.0)
+            out.append(Observation(tr.track_id, clamp_point(*tr.ground(view), w, h), tr.height,
+                                   tr.conf, tuple((hd.x, hd.y) for hd in hands), tr.appearance,
+                                   hand_tol=tol))  # fmt: skip
+        return out
 
     def _needs_inference(self, image: np.ndarray) -> bool:
         if self.motion is None:

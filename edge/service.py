@@ -22,7 +22,7 @@ from edge import __version__
 from edge.config import CameraConfig, ConfigError, EdgeConfig, load_config
 from edge.detector import UltralyticsDetector
 from edge.outputs import Message, Output
-from edge.pipeline import CameraPipeline
+from edge.pipeline import CameraPipeline, input_size_for
 from edge.sources import LiveSource, is_live
 from edge.systemd import SystemdNotifier
 from exteros.contract import CameraHealth, Heartbeat
@@ -144,7 +144,7 @@ class EdgeService:
     def run(self) -> int:
         self._install_signals()
         detector = UltralyticsDetector(self.cfg.model)
-        detector.warmup(640, 384)
+        detector.warmup(640, 384)  # a fixed input size loads now; automatic sizes per camera
         self._open_cameras()
         period = 1.0 / self.cfg.model.process_fps if self.cfg.model.process_fps > 0 else 0.0
         ready_sent = False
@@ -162,6 +162,12 @@ class EdgeService:
                     continue
                 cr.last_processed_t = frame.t
                 if cr.pipe is None:
+                    h, w = frame.image.shape[:2]
+                    size = input_size_for(self.cfg, cr.config, w, h)
+                    log.info("camera %s: %dx%d frames, model input %dx%d (loaded, or exported "
+                             "once, now)", cr.config.camera_id, w, h, size[1], size[0],
+                             extra={"camera": cr.config.camera_id})  # fmt: skip
+                    detector.warmup(w, h, size)
                     fps = self.cfg.model.process_fps or cr.source.fps or 15.0
                     cr.pipe = CameraPipeline(self.cfg, cr.config, detector, fps, cr.base)
                 res = cr.pipe.process(frame)

@@ -95,7 +95,8 @@ class Edge:
             [sys.executable, "-c", EMITTER, cfg.model_dump_json(), str(n), str(rate), str(drain),
              str(self.events_out), str(start)],
             stdout=subprocess.PIPE, text=True, cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT), "EXTEROS_CONFIRM_TIMEOUT_S": CONFIRM_S},
+            env={**os.environ, "PYTHONPATH": str(ROOT),
+                 "EXTEROS_OUTBOX__CONFIRM_TIMEOUT_S": CONFIRM_S},
         )  # fmt: skip
         assert self.proc.stdout.readline().strip() == "emitting"
 
@@ -200,7 +201,7 @@ def test_edge_sigkilled_then_flush(tmp_path, mosq, central):
     ids = written_ids(edge.events_out)
     config = tmp_path / "edge.yaml"
     config.write_text(json.dumps(json.loads(cfg.model_dump_json())))
-    env = {**os.environ, "EXTEROS_CONFIRM_TIMEOUT_S": CONFIRM_S}
+    env = {**os.environ, "EXTEROS_OUTBOX__CONFIRM_TIMEOUT_S": CONFIRM_S}
     cli = [sys.executable, "-m", "edge.cli"]
     status = subprocess.run([*cli, "status", "--config", str(config)], capture_output=True,
                             text=True, env=env, cwd=ROOT, timeout=60)  # fmt: skip

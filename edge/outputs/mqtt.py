@@ -83,10 +83,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ERROR_LOG_INTERVAL_S = 60.0
-# No receipt this long after the PUBACK: send again. Will become
-# ``outbox.confirm_timeout_s`` in the config; until then this, or the environment.
+# No receipt this long after the PUBACK: send again (``outbox.confirm_timeout_s``).
 CONFIRM_TIMEOUT_S = 30.0
-CONFIRM_TIMEOUT_ENV = "EXTEROS_CONFIRM_TIMEOUT_S"
 # Rows published and waiting for a receipt: beyond this no new row is published.
 MAX_UNCONFIRMED = 20_000
 DUE_CHECK_S = 0.1
@@ -105,17 +103,8 @@ class OutboxBusyError(MqttSetupError):
 
 
 def confirm_timeout_s(cfg: EdgeConfig) -> float:
-    """Config ``outbox.confirm_timeout_s`` if the config has it, else the environment."""
-    value = getattr(cfg.outbox, "confirm_timeout_s", None)
-    if value is None:
-        raw = os.environ.get(CONFIRM_TIMEOUT_ENV)
-        try:
-            value = float(raw) if raw else CONFIRM_TIMEOUT_S
-        except ValueError:
-            log.warning("%s=%r is not a number; using %g s", CONFIRM_TIMEOUT_ENV, raw,
-                        CONFIRM_TIMEOUT_S)  # fmt: skip
-            value = CONFIRM_TIMEOUT_S
-    return value if value > 0 else CONFIRM_TIMEOUT_S
+    """``outbox.confirm_timeout_s`` (env ``EXTEROS_OUTBOX__CONFIRM_TIMEOUT_S``)."""
+    return cfg.outbox.confirm_timeout_s
 
 
 def _compact(payload: dict[str, Any]) -> bytes:

@@ -29,7 +29,7 @@ def test_minimal_file_is_valid_with_defaults(tmp_path):
     cfg = load_config(p)
     zone = cfg.cameras[0].zones[0]
     assert (zone.confirm_s, zone.discovery_s, zone.engagement_s) == (0.5, 3.0, 10.0)
-    assert (zone.exit_grace_s, zone.interaction_s) == (2.0, 0.5)
+    assert (zone.exit_grace_s, zone.interaction_s) == (2.0, 0.2)
     assert cfg.model.weights == "yolo11n-pose_openvino_model"
     assert cfg.model.imgsz == "auto"  # derived per camera from min_person_px
     cam = cfg.cameras[0]

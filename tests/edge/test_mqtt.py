@@ -181,7 +181,7 @@ CONFIRM_S = "1.5"  # short receipt timeout: a broker restart loses shared-subscr
 @pytest.fixture
 def central(mosq, tmp_path, monkeypatch):
     """A real store (SQLite) for dev-a; call ``central.start_thread_worker()`` to ingest."""
-    monkeypatch.setenv("EXTEROS_CONFIRM_TIMEOUT_S", CONFIRM_S)
+    monkeypatch.setenv("EXTEROS_OUTBOX__CONFIRM_TIMEOUT_S", CONFIRM_S)
     c = Central(f"sqlite:///{tmp_path / 'central.db'}", mosq.port, tmp_path / "central")
     yield c
     c.close()

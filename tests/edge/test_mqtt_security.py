@@ -120,7 +120,7 @@ def secure(tmp_path):
 @pytest.fixture
 def central(secure, tmp_path, monkeypatch):
     """The real ingest worker, as user exteros-ingest: it stores and sends receipts."""
-    monkeypatch.setenv("EXTEROS_CONFIRM_TIMEOUT_S", "1.5")
+    monkeypatch.setenv("EXTEROS_OUTBOX__CONFIRM_TIMEOUT_S", "1.5")
     c = Central(f"sqlite:///{tmp_path / 'central.db'}", secure.port, tmp_path / "central",
                 devices=("dev-a", "dev-b"))  # fmt: skip
     c.start_thread_worker(username="exteros-ingest", password=PASSWORDS["exteros-ingest"])

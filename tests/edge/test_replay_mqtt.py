@@ -82,7 +82,7 @@ def edge_env(port: int, state: Path) -> dict[str, str]:
         "EXTEROS_STATE_DIR": str(state),
         "EXTEROS_MQTT__RECONNECT_MIN_S": "0.2",
         "EXTEROS_MQTT__RECONNECT_MAX_S": "1",
-        "EXTEROS_CONFIRM_TIMEOUT_S": "2",
+        "EXTEROS_OUTBOX__CONFIRM_TIMEOUT_S": "2",
     }
 
 

@@ -16,12 +16,12 @@ def left_half(x: float, y: float) -> bool:
     return 0 <= x <= 500
 
 
-def shelf(x: float, y: float) -> bool:
-    return 100 <= x <= 200 and 100 <= y <= 200
+def shelf(x: float, y: float, tol: float = 0.0) -> bool:
+    return 100 - tol <= x <= 200 + tol and 100 - tol <= y <= 200 + tol
 
 
-def obs(tid: int, x: float, y: float = 400, wrists=()) -> Observation:
-    return Observation(tid, (x, y), 300.0, 0.9, tuple(wrists))
+def obs(tid: int, x: float, y: float = 400, wrists=(), tol: float = 0.0) -> Observation:
+    return Observation(tid, (x, y), 300.0, 0.9, tuple(wrists), hand_tol=tol)
 
 
 def run(lv: LocationVisits, frames):
@@ -156,6 +156,32 @@ def test_interaction_needs_a_wrist_in_a_product_area_long_enough():
     frames += [(t, [obs(1, 100, wrists=touch)]) for t in times(1.0 + DT, 1.2)]  # brush, 0.2 s
     frames += [(t, [obs(1, 100)]) for t in times(1.2 + DT, 2.5)]
     assert "interaction" not in kinds_of(run(lv, frames))
+
+
+def test_brief_still_touch_fires_a_walkers_hand_does_not():
+    """8 processed frames/s: a 0.4 s touch (a hand placing something down) is seen in 3-4
+    frames and fires at interaction_s 0.2 whatever its phase against the frame clock; the
+    same hand on a person walking past at 0.8 heights/s (240 px/s at 300 px) does not."""
+    dt = 1 / 8
+    touch = [(150.0, 150.0)]
+    for start in (1.0, 1.0 + dt / 3, 1.0 + 2 * dt / 3):
+        lv = LocationVisits(Rules(), left_half, [shelf])
+        frames = [(i * dt, [obs(1, 100, wrists=touch if start <= i * dt <= start + 0.4 else ())])
+                  for i in range(24)]  # fmt: skip
+        assert "interaction" in kinds_of(run(lv, frames)), start
+    lv = LocationVisits(Rules(), left_half, [shelf])
+    frames = [(i * dt, [obs(1, 20 + 240 * i * dt, wrists=touch)]) for i in range(16)]
+    assert "interaction" not in kinds_of(run(lv, frames))
+
+
+def test_hand_tolerance_reaches_the_product_area():
+    near = [(203.0, 150.0)]  # 3 px right of the shelf
+    lv = LocationVisits(Rules(), left_half, [shelf])
+    assert "interaction" in kinds_of(run(lv, [(t, [obs(1, 100, wrists=near, tol=5.0)])
+                                                  for t in times(0, 1.5)]))  # fmt: skip
+    lv = LocationVisits(Rules(), left_half, [shelf])
+    assert "interaction" not in kinds_of(run(lv, [(t, [obs(1, 100, wrists=near, tol=2.0)])
+                                                      for t in times(0, 1.5)]))  # fmt: skip
 
 
 def test_interaction_before_confirmation_waits_for_the_impression():
