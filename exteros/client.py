@@ -12,8 +12,10 @@ raise ``ExterosError`` carrying the API's status and message.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from email.utils import parsedate_to_datetime
 from typing import Literal
 from urllib.parse import quote
 
@@ -38,10 +40,11 @@ _PATH = {
 class ExterosError(Exception):
     """An error answer from the API (or no answer at all: status 0)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
         super().__init__(f"{status}: {message}" if status else message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after  # seconds, from a 429's Retry-After
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,22 @@ class Location:
     timezone: str | None = None
 
 
+def retry_after_s(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date); None if absent."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
 class Client:
     """A session with the API for one key. Use as a context manager or call ``close``."""
 
@@ -77,8 +96,13 @@ class Client:
         *,
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
+        max_retries: int = 3,
+        max_retry_wait: float = 30.0,
     ) -> None:
         base = base_url or os.environ.get("EXTEROS_API_URL") or DEFAULT_BASE_URL
+        # A 429 is waited out (its Retry-After) and retried, like the Ruby and JS clients
+        self.max_retries = max_retries
+        self.max_retry_wait = max_retry_wait
         self._http = httpx.Client(
             base_url=base.rstrip("/"),
             headers={"Authorization": key, "User-Agent": "exteros-python"},
@@ -96,16 +120,25 @@ class Client:
         self._http.close()
 
     def _get(self, path: str, params: dict | None = None) -> list:
-        try:
-            resp = self._http.get(path, params=params)
-        except httpx.HTTPError as exc:
-            raise ExterosError(0, f"cannot reach the Exteros API: {exc}") from exc
+        for attempt in range(self.max_retries + 1):
+            try:
+                resp = self._http.get(path, params=params)
+            except httpx.HTTPError as exc:
+                raise ExterosError(0, f"cannot reach the Exteros API: {exc}") from exc
+            wait = retry_after_s(resp.headers.get("Retry-After"))
+            if resp.status_code != 429 or attempt == self.max_retries or wait is None:
+                break
+            if wait > self.max_retry_wait:
+                break
+            time.sleep(wait)
         if resp.status_code >= 400:
             try:
                 message = resp.json()["error"]["message"]
             except (ValueError, KeyError, TypeError):
                 message = resp.text[:200] or resp.reason_phrase
-            raise ExterosError(resp.status_code, message)
+            raise ExterosError(
+                resp.status_code, message, retry_after_s(resp.headers.get("Retry-After"))
+            )
         return resp.json()
 
     def counts(
