@@ -142,13 +142,17 @@ if [ "$NO_MODEL" != 1 ]; then
   "$VPY" -c 'import sys; from pathlib import Path; from edge.modelzoo import fetch
 print(fetch(sys.argv[1], Path(sys.argv[2])))' "$MODEL_NAME" "$ROOT_PREFIX/models" >/dev/null
   chmod 0644 "$ROOT_PREFIX/models/$MODEL_NAME"
-  # The default config runs the model through OpenVINO at 384x640: export it once here
-  # (a second install keeps the existing export, so the tree stays the same).
-  if [ "$MODEL_NAME" = yolo11n-pose.pt ] && [ ! -f "$ROOT_PREFIX/models/yolo11n-pose_openvino_model/metadata.yaml" ]; then
-    say "exporting $MODEL_NAME to OpenVINO (384x640)"
-    "$VPY" -c 'import sys; from pathlib import Path; from edge.export import export_model
-m = Path(sys.argv[1]); export_model(m / "yolo11n-pose.pt", "openvino", (384, 640), dest_dir=m)' \
-      "$ROOT_PREFIX/models" >/dev/null || say "OpenVINO export failed: the edge will export on first start"
+  # The default config (model.imgsz: auto) runs the model through OpenVINO at a size
+  # derived from each camera: export the usual ones here, since the installed models
+  # folder is read-only to the service (another size is exported on first use into
+  # $STATE_DIRECTORY/models). 384x640 is the near-camera profile. A second install keeps
+  # existing exports, so the tree stays the same.
+  if [ "$MODEL_NAME" = yolo11n-pose.pt ]; then
+    say "exporting $MODEL_NAME to OpenVINO (384x640, 736x1280 for 720p/1080p, 704x928 for 4:3 SD)"
+    EXTEROS_MODELS_DIR="$ROOT_PREFIX/models" "$VPY" -c 'from edge.config import ModelConfig
+from edge.detector import materialize_weights as m
+for size in ((384, 640), (736, 1280), (704, 928)): m(ModelConfig(), size)' \
+      >/dev/null || say "OpenVINO export failed: the edge will export on first start"
   fi
 fi
 

@@ -131,6 +131,9 @@ def materialize_weights(cfg: ModelConfig, imgsz: tuple[int, int] | None = None) 
             continue
         if _export_size(found) in (None, want):
             return found
+    cache = exports_cache_dir()
+    if (cache / candidates[1]).is_dir() and _export_size(cache / candidates[1]) == want:
+        return cache / candidates[1]
     pt = resolve_weights(base)  # ModelError names the fetch command when it is missing
     if importlib.util.find_spec("openvino") is None:
         log.warning("OpenVINO is not installed: using %s (pip install openvino)", pt)
@@ -145,13 +148,28 @@ def materialize_weights(cfg: ModelConfig, imgsz: tuple[int, int] | None = None) 
 
     taken = (pt.parent / name).exists()  # the plain name holds an export of another size
     target = pt.parent / (candidates[1] if taken else name)
-    log.info("exporting %s to OpenVINO at %dx%d into %s (once)", base, *want, target.name)
-    with tempfile.TemporaryDirectory(dir=pt.parent, prefix=".export-") as tmp:
+    if not os.access(pt.parent, os.W_OK):  # an installed, read-only models folder
+        cache.mkdir(parents=True, exist_ok=True)
+        target = cache / candidates[1]
+    log.info("exporting %s to OpenVINO at %dx%d into %s (once)", base, *want, target)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as tmp:
         made = export_model(pt, "openvino", want, dest_dir=Path(tmp))
         if target.exists():
             shutil.rmtree(target)
         made.rename(target)
     return target
+
+
+def exports_cache_dir() -> Path:
+    """Where exports go when the models folder is read-only (an installed device):
+    $EXTEROS_EXPORTS_DIR, else $STATE_DIRECTORY/models (systemd), else ~/.cache."""
+    env = os.environ.get("EXTEROS_EXPORTS_DIR")
+    if env:
+        return Path(env)
+    state = os.environ.get("STATE_DIRECTORY")
+    if state:
+        return Path(state.split(":")[0]) / "models"
+    return Path.home() / ".cache" / "exteros" / "exports"
 
 
 def _per_size_exports(cfg: ModelConfig) -> bool:

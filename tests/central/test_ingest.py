@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -26,6 +23,7 @@ from exteros.contract import topic
 from tests.central import scenario as sc
 from tests.central.conftest import PgSchema
 from tests.support.broker import Mosquitto
+from tests.support.central import ProcWorker
 
 # Unlimited queue per offline session: a killed worker's backlog must not be dropped.
 BROKER_CONF = "max_queued_messages 0\n"
@@ -90,41 +88,6 @@ def setup_company(engine) -> str:  # noqa: ANN001
     return key
 
 
-class WorkerProc:
-    """``exteros-central ingest`` as a real subprocess, its log in a file."""
-
-    def __init__(self, db_url: str, port: int, client_id: str, log: Path) -> None:
-        self.log = log
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "central",
-                "--db",
-                db_url,
-                "ingest",
-                "--mqtt-port",
-                str(port),
-                "--client-id",
-                client_id,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log.open("a"),
-        )
-
-    def wait_connected(self, n: int = 1) -> None:
-        wait_for(lambda: self.log.read_text().count("connected to") >= n, 30, "worker connect")
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 def test_malformed_stream_is_dead_lettered_and_worker_survives(engine, mosq):
     setup_company(engine)
     worker = IngestWorker(engine, MqttOptions(port=mosq.port, client_id="ingest-malformed"))
@@ -168,7 +131,7 @@ def test_worker_killed_mid_stream_loses_nothing_and_counts_nothing_twice(tmp_pat
         migrate(engine)
         setup_company(engine)
         log = tmp_path / "worker.log"
-        w = WorkerProc(pg.url, mosq.port, "ingest-kill", log)
+        w = ProcWorker(pg.url, mosq.port, "ingest-kill", log)
         w.wait_connected()
         time.sleep(0.3)
         n = 6000
@@ -179,7 +142,7 @@ def test_worker_killed_mid_stream_loses_nothing_and_counts_nothing_twice(tmp_pat
         w.stop(signal.SIGKILL)
         at_kill = counts(engine)[0]
         assert at_kill < n, "the worker finished before it could be killed"
-        w2 = WorkerProc(pg.url, mosq.port, "ingest-kill", log)
+        w2 = ProcWorker(pg.url, mosq.port, "ingest-kill", log)
         pub.join(60)
         wait_for(lambda: counts(engine)[0] >= n, 90, "all events after restart")
         time.sleep(0.5)
@@ -201,8 +164,8 @@ def test_two_workers_end_to_end_reproduce_the_published_example(tmp_path, mosq):
     engine = make_engine(url)
     migrate(engine)
     key = setup_company(engine)
-    w1 = WorkerProc(url, mosq.port, "ingest-a", tmp_path / "a.log")
-    w2 = WorkerProc(url, mosq.port, "ingest-b", tmp_path / "b.log")
+    w1 = ProcWorker(url, mosq.port, "ingest-a", tmp_path / "a.log")
+    w2 = ProcWorker(url, mosq.port, "ingest-b", tmp_path / "b.log")
     try:
         w1.wait_connected()
         w2.wait_connected()
