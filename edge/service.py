@@ -162,14 +162,14 @@ class EdgeService:
                     continue
                 cr.last_processed_t = frame.t
                 if cr.pipe is None:
+                    # The model for this camera's size loads (or is exported, once) now; that
+                    # takes seconds, so this frame is stale afterwards: drop it, start fresh.
                     h, w = frame.image.shape[:2]
-                    size = input_size_for(self.cfg, cr.config, w, h)
-                    log.info("camera %s: %dx%d frames, model input %dx%d (loaded, or exported "
-                             "once, now)", cr.config.camera_id, w, h, size[1], size[0],
-                             extra={"camera": cr.config.camera_id})  # fmt: skip
-                    detector.warmup(w, h, size)
+                    detector.warmup(w, h, input_size_for(self.cfg, cr.config, w, h))
                     fps = self.cfg.model.process_fps or cr.source.fps or 15.0
                     cr.pipe = CameraPipeline(self.cfg, cr.config, detector, fps, cr.base)
+                    cr.last_processed_t = float("-inf")
+                    continue
                 res = cr.pipe.process(frame)
                 self._emit(res.messages)
                 cr.processed.append(time.monotonic())

@@ -10,6 +10,7 @@ command -v mosquitto_sub >/dev/null || need+=(mosquitto-clients)
 command -v chromium >/dev/null || need+=(chromium)
 command -v openssl >/dev/null || need+=(openssl)
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
+command -v shellcheck >/dev/null || need+=(shellcheck)
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)
 command -v ruby >/dev/null || need+=(ruby)  # Debian's ruby brings gem and minitest
 # Debian's nodejs (with its npm) only where there is no Node at all: a Node 20 from
