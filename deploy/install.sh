@@ -163,6 +163,11 @@ for unit in exteros-edge.service exteros-central-api.service exteros-central-ing
 done
 install -m 0644 "$HERE/sysusers.d/exteros.conf" "$SYSUSERS_DIR/exteros.conf"
 [ -f "$SRC/README.md" ] && install -m 0644 "$SRC/README.md" "$ROOT_PREFIX/share/doc/README.md"
+# the units' Documentation= point here
+if [ -d "$SRC/docs" ]; then
+  install -d -m 0755 "$ROOT_PREFIX/share/doc/docs"
+  install -m 0644 "$SRC"/docs/*.md "$ROOT_PREFIX/share/doc/docs/"
+fi
 install -m 0644 "$HERE/edge.yaml" "$ROOT_PREFIX/share/doc/edge.yaml.example"
 
 install -d -m 0755 "$CONF_DIR"

@@ -123,6 +123,13 @@ def test_install_lays_out_venv_units_config_and_model(installed) -> None:
     pw = dest / "etc/exteros/mqtt-password"
     assert pw.stat().st_mode & 0o777 == 0o600
     assert (dest / "usr/lib/sysusers.d/exteros.conf").is_file()
+    # the units' Documentation= lines name these files
+    for unit in UNITS:
+        for line in (DEPLOY / unit).read_text().splitlines():
+            if line.startswith("Documentation="):
+                for uri in line.split("=", 1)[1].split():
+                    if uri.startswith("file:///"):
+                        assert (dest / uri.removeprefix("file:///")).is_file(), uri
     for script in ("exteros-edge", "exteros-central"):
         exe = dest / "opt/exteros/venv/bin" / script
         assert os.access(exe, os.X_OK)
