@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup services models demo test lint bench clean
+.PHONY: setup services models demo test test-fast lint typecheck bench clean
 
 setup: $(STAMP)
 
@@ -35,8 +35,17 @@ demo: setup models
 test: setup services models
 	$(BIN)/pytest -q
 
+# everything but the real-model replays (marked `model`): no weights needed, a few minutes
+test-fast: setup services
+	$(BIN)/pytest -q -m "not model"
+
 lint: setup
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# mypy over the packages and with the per-module strictness set in pyproject.toml [tool.mypy]
+typecheck: setup
+	$(BIN)/mypy
 
 bench: setup models
 	$(BIN)/python bench/bench_edge.py
@@ -44,4 +53,4 @@ bench: setup models
 	$(BIN)/python bench/bench_central.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -81,10 +81,8 @@ class ConfigDocument:
         try:
             return parse_config(data, str(self.path))
         except ConfigError:
-            cams = data.get("cameras") if isinstance(data, dict) else None
-            empty = [
-                i for i, c in enumerate(cams or []) if isinstance(c, dict) and not c.get("zones")
-            ]
+            cams = (data.get("cameras") if isinstance(data, dict) else None) or []
+            empty = [i for i, c in enumerate(cams) if isinstance(c, dict) and not c.get("zones")]
             if not empty:
                 raise
         for i in empty:
@@ -96,7 +94,7 @@ class ConfigDocument:
 
     def _camera_map(self, camera_id: str) -> CommentedMap:
         for cam in self.doc.get("cameras") or []:
-            if isinstance(cam, dict) and cam.get("camera_id") == camera_id:
+            if isinstance(cam, CommentedMap) and cam.get("camera_id") == camera_id:
                 return cam
         raise ConfigError([f"camera {camera_id!r} is not in the config"], str(self.path))
 
@@ -105,7 +103,7 @@ class ConfigDocument:
         cam = self._camera_map(camera_id)
         old = cam.get("zones")
         old_list = list(old) if isinstance(old, list) else []
-        by_location = {z.get("location"): z for z in old_list if isinstance(z, dict)}
+        by_location = {z.get("location"): z for z in old_list if isinstance(z, CommentedMap)}
         new_locations = {z.get("location") for z in zones}
         defaults = threshold_defaults()
         out: list[CommentedMap] = []
@@ -115,7 +113,7 @@ class ConfigDocument:
             if (
                 target is None
                 and i < len(old_list)
-                and isinstance(old_list[i], dict)
+                and isinstance(old_list[i], CommentedMap)
                 and old_list[i].get("location") not in new_locations
             ):
                 target = old_list[i]

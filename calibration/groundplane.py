@@ -62,7 +62,7 @@ def walking_speed(
     t = np.asarray(times, dtype=np.float64)
     if len(t) < 3 or t[-1] - t[0] < window_s:
         return None
-    floor = to_floor(points_px, h_pix)
+    floor = to_floor(np.asarray(points_px, dtype=np.float64), h_pix)
     half = window_s / 2
     smooth = np.array([floor[np.abs(t - ti) <= half].mean(axis=0) for ti in t])
     keep = (t - t[0] >= half) & (t[-1] - t >= half)  # full windows only

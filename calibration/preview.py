@@ -29,6 +29,7 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
     (160, 120, 255),  # pink
     (30, 140, 120),  # olive
 )
+Colour = tuple[int, int, int]  # BGR, as OpenCV draws
 FILL_ALPHA = 0.35  # zone fill: 35 % colour over the frame
 AREA_ALPHA = 0.55  # product areas are filled stronger to stand out inside their zone
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -54,7 +55,7 @@ class Overlay:
     notes: list[str] = field(default_factory=list)  # lines for the panel below the frame
 
 
-def _blend_polygon(img: np.ndarray, pts: np.ndarray, colour, alpha: float) -> None:
+def _blend_polygon(img: np.ndarray, pts: np.ndarray, colour: Colour, alpha: float) -> None:
     mask = np.zeros(img.shape[:2], np.uint8)
     cv2.fillPoly(mask, [pts], 255)
     sel = mask > 0
@@ -82,10 +83,13 @@ def heatmap(img: np.ndarray, points: np.ndarray, max_alpha: float = 0.6) -> np.n
     colours = cv2.applyColorMap((norm * 255).astype(np.uint8), cv2.COLORMAP_JET)
     alpha = (np.clip(norm * 1.5, 0, 1) * max_alpha)[..., None]
     alpha[norm < 0.03] = 0
-    return (img * (1 - alpha) + colours * alpha).round().astype(np.uint8)
+    blended: np.ndarray = (img * (1 - alpha) + colours * alpha).round().astype(np.uint8)
+    return blended
 
 
-def _label(img: np.ndarray, lines: Sequence[str], x: int, y: int, colour, scale: float) -> None:
+def _label(
+    img: np.ndarray, lines: Sequence[str], x: int, y: int, colour: Colour, scale: float
+) -> None:
     thick = max(1, round(scale * 2))
     sizes = [cv2.getTextSize(t, FONT, scale, thick)[0] for t in lines]
     lh = max(s[1] for s in sizes) + max(4, round(8 * scale))

@@ -8,6 +8,7 @@ the edge's own models validate them and the previous file is kept as FILE.bak.
 from __future__ import annotations
 
 import threading
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
@@ -65,7 +66,9 @@ def _static(name: str) -> str:
 
 
 def create_app(
-    config_path: str | Path, snapshots: dict[str, Snapshot] | None = None, image_dir=None
+    config_path: str | Path,
+    snapshots: dict[str, Snapshot] | None = None,
+    image_dir: Path | None = None,
 ) -> FastAPI:
     """The editor app for one config file; snapshots are grabbed now unless given."""
     path = Path(config_path)
@@ -80,7 +83,9 @@ def create_app(
     app = FastAPI(title="exteros-calibrate", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.middleware("http")
-    async def _local_only(request: Request, call_next):
+    async def _local_only(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         # Bound to 127.0.0.1, but a web page in the same browser could still reach it:
         # refuse other Host names (DNS rebinding) and non-JSON posts (a cross-site form
         # cannot send application/json without a CORS preflight, which is never allowed).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, CursorResult, Engine, insert, select, update
 
 from central.keys import display_prefix, generate_key, hash_key
 from central.models import ApiKey, Company, Device, Location
@@ -42,18 +42,27 @@ class Created:
     created: bool
 
 
+def _new_id(result: CursorResult[object]) -> int:
+    """The primary key of the row a single-row INSERT made."""
+    key = result.inserted_primary_key
+    if key is None:  # pragma: no cover - only for an executemany or a non-insert
+        raise AdminError("the database returned no id for the new row")
+    return int(key[0])
+
+
 def ensure_company(conn: Connection, name: str, timezone: str | None = None) -> Created:
     check_slug(name, "company")
     found = conn.execute(select(Company.id).where(Company.name == name)).scalar_one_or_none()
     if found is not None:
         return Created(found, False)
-    cid = conn.execute(
-        Company.__table__.insert().values(
+    result = conn.execute(
+        insert(Company).values(
             name=name,
             default_timezone=check_timezone(timezone or "UTC"),
             created_ms=now_ms(),
         )
-    ).inserted_primary_key[0]
+    )
+    cid = _new_id(result)
     return Created(cid, True)
 
 
@@ -87,8 +96,8 @@ def add_location(
                     f"parent location {parent!r} does not exist in company {company!r}"
                 )
             parent_id = row.id
-        lid = conn.execute(
-            Location.__table__.insert().values(
+        result = conn.execute(
+            insert(Location).values(
                 name=name,
                 company_id=comp.id,
                 parent_id=parent_id,
@@ -96,7 +105,8 @@ def add_location(
                 timezone=timezone,
                 created_ms=now_ms(),
             )
-        ).inserted_primary_key[0]
+        )
+        lid = _new_id(result)
     return lid, comp.created
 
 
@@ -110,9 +120,7 @@ def add_device(engine: Engine, device_id: str, company: str) -> bool:
         ).scalar_one_or_none()
         if existing is not None:
             raise AdminError(f"device {device_id!r} is already registered")
-        conn.execute(
-            Device.__table__.insert().values(id=device_id, company_id=comp.id, created_ms=now_ms())
-        )
+        conn.execute(insert(Device).values(id=device_id, company_id=comp.id, created_ms=now_ms()))
     return comp.created
 
 
@@ -122,7 +130,7 @@ def create_key(engine: Engine, company: str) -> tuple[str, bool]:
     with engine.begin() as conn:
         comp = ensure_company(conn, company)
         conn.execute(
-            ApiKey.__table__.insert().values(
+            insert(ApiKey).values(
                 company_id=comp.id,
                 key_hash=hash_key(key),
                 prefix=display_prefix(key),
@@ -135,7 +143,7 @@ def create_key(engine: Engine, company: str) -> tuple[str, bool]:
 def revoke_key(engine: Engine, prefix: str) -> int:
     with engine.begin() as conn:
         res = conn.execute(
-            ApiKey.__table__.update()
+            update(ApiKey)
             .where(ApiKey.prefix == prefix, ApiKey.revoked_ms.is_(None))
             .values(revoked_ms=now_ms())
         )

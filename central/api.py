@@ -10,7 +10,7 @@ import re
 import threading
 import time
 from datetime import date as Date
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field, create_model
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
@@ -38,11 +38,11 @@ HOUR_RE = re.compile(r"[0-9]{1,2}")  # ASCII only: str.isdigit() accepts "²"
 
 
 class ApiError(HTTPException):
-    def __init__(self, status: int, message: str, headers: dict | None = None) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(status_code=status, detail=message, headers=headers)
 
 
-def error_body(status: int, message: str) -> dict:
+def error_body(status: int, message: str) -> dict[str, Any]:
     return {"error": {"status": status, "message": message}}
 
 
@@ -55,7 +55,13 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-ERRORS = {
+if TYPE_CHECKING:
+    from sqlalchemy import Row
+
+    # Location.id, company_id, timezone, last_update_ms
+    LocationRow = Row[int, int, str, int | None]
+
+ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "bad date, interval or hour"},
     401: {"model": ErrorBody, "description": "missing or unknown API key"},
     404: {"model": ErrorBody, "description": "unknown location (or one of another company)"},
@@ -85,13 +91,13 @@ class LastUpdateItem(BaseModel):
 
 def _count_model(kind: str) -> type[BaseModel]:
     plural = PLURAL[kind]
-    return create_model(
-        f"{kind.capitalize()}Count",
-        hr=(int | None, Field(default=None, description="local hour (interval hour, 15min)")),
-        min=(int | None, Field(default=None, description="0/15/30/45 (interval 15min)")),
-        date=(str | None, Field(default=None, description="the day (interval day)")),
-        **{plural: (int, Field(description=f"number of {plural}"))},
-    )
+    fields: dict[str, Any] = {
+        "hr": (int | None, Field(default=None, description="local hour (interval hour, 15min)")),
+        "min": (int | None, Field(default=None, description="0/15/30/45 (interval 15min)")),
+        "date": (str | None, Field(default=None, description="the day (interval day)")),
+        plural: (int, Field(description=f"number of {plural}")),
+    }
+    return create_model(f"{kind.capitalize()}Count", **fields)
 
 
 class RateLimiter:
@@ -179,7 +185,7 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
             )
         key = parse_authorization(header)
         found = keys.company_of(key) if key and len(key) <= 512 else None
-        if found is None:
+        if key is None or found is None:
             auth_failures.failed(address, time.monotonic())
             raise ApiError(401, "missing or unknown API key (send 'Authorization: YOUR_API_KEY')")
         wait = limiter.take(hash_key(key))
@@ -193,7 +199,7 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
 
     Company_ = Annotated[int, Depends(company)]
 
-    def find_location(conn, name: str, company_id: int):  # noqa: ANN001, ANN202
+    def find_location(conn: Connection, name: str, company_id: int) -> "LocationRow":
         row = None
         if is_slug(name):
             row = conn.execute(
@@ -206,9 +212,9 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
             raise ApiError(404, f"unknown location {name[:80]!r}")
         return row
 
-    locations_cache: dict[str, tuple[object, float]] = {}
+    locations_cache: dict[str, tuple[LocationRow, float]] = {}
 
-    def cached_location(conn, name: str, company_id: int):  # noqa: ANN001, ANN202
+    def cached_location(conn: Connection, name: str, company_id: int) -> "LocationRow":
         """find_location, cached briefly: a count query then costs one database round trip."""
         now = time.monotonic()
         hit = locations_cache.get(name)
@@ -273,7 +279,7 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
                 path,
                 endpoint,
                 methods=["GET"],
-                response_model=list[model],
+                response_model=list[model],  # type: ignore[valid-type]  # built at run time
                 response_class=JSONResponse,
                 summary=f"{plural.capitalize()} per bucket of a local day"
                 + (" (published misspelling)" if i else ""),
@@ -387,7 +393,7 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
         log.exception("unexpected error")
         return JSONResponse(error_body(500, "internal error"), status_code=500)
 
-    def openapi() -> dict:
+    def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         from fastapi.openapi.utils import get_openapi
@@ -404,5 +410,5 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
         app.openapi_schema = schema
         return schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
     return app

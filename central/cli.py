@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -26,6 +27,11 @@ from central.admin import (
 )
 from central.db import DatabaseUrlError, default_url, make_engine, migrate, normalize_url
 
+if TYPE_CHECKING:
+    from pydantic_settings import BaseSettings
+
+S = TypeVar("S", bound="BaseSettings")
+
 PROG = "exteros-central"
 
 
@@ -34,7 +40,7 @@ class CliError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not usage + error
+    def error(self, message: str) -> NoReturn:  # one line, not usage + error
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
@@ -154,7 +160,7 @@ def _password(args: argparse.Namespace) -> str | None:
         raise CliError(f"cannot read the MQTT password file {path}: {exc.strerror}") from None
 
 
-def _settings(kind: type):  # noqa: ANN202
+def _settings(kind: type[S]) -> S:
     """Settings from the environment; a bad value is one line naming the variable."""
     from pydantic import ValidationError
 
@@ -214,14 +220,14 @@ def run(args: argparse.Namespace) -> int:
                 _note(f"created company {args.company}")
             print(f"registered device {args.device_id} to {args.company}")
         else:
-            stmt = (
+            devices = (
                 select(Device.id, Company.name, Device.state, Device.version)
                 .join(Company, Company.id == Device.company_id)
                 .order_by(Device.id)
             )
             with engine.connect() as conn:
-                for row in conn.execute(stmt):
-                    print("\t".join(str(v) if v is not None else "-" for v in row))
+                for device in conn.execute(devices):
+                    print("\t".join(str(v) if v is not None else "-" for v in device))
         return 0
     if args.cmd == "keys":
         if args.action == "create":
@@ -231,15 +237,15 @@ def run(args: argparse.Namespace) -> int:
             _note(f"new API key for {args.company} (shown once; only its hash is stored):")
             print(key)
         elif args.action == "list":
-            stmt = (
+            api_keys = (
                 select(ApiKey.prefix, Company.name, ApiKey.revoked_ms)
                 .join(Company, Company.id == ApiKey.company_id)
                 .order_by(ApiKey.id)
             )
             if args.company:
-                stmt = stmt.where(Company.name == args.company)
+                api_keys = api_keys.where(Company.name == args.company)
             with engine.connect() as conn:
-                for prefix, company, revoked in conn.execute(stmt):
+                for prefix, company, revoked in conn.execute(api_keys):
                     print(f"{prefix}...\t{company}\t{'revoked' if revoked else 'active'}")
         else:
             revoke_key(engine, args.prefix.rstrip("."))

@@ -40,7 +40,9 @@ def day_window(day: date, tz: ZoneInfo) -> tuple[int, int]:
     return (start - epoch) // timedelta(milliseconds=1), (end - epoch) // timedelta(milliseconds=1)
 
 
-def slot_counts(conn: Connection, location_id: int, start_ms: int, end_ms: int) -> dict:
+def slot_counts(
+    conn: Connection, location_id: int, start_ms: int, end_ms: int
+) -> dict[tuple[int, str], int]:
     """(slot index, kind) -> count of events whose visit started in that slot."""
     rows = conn.execute(
         _SLOT_SQL, {"start": start_ms, "end": end_ms, "lid": location_id, "slot": SLOT_MS}
@@ -49,7 +51,7 @@ def slot_counts(conn: Connection, location_id: int, start_ms: int, end_ms: int) 
 
 
 def bucket(
-    slots: dict,
+    slots: dict[tuple[int, str], int],
     kind: str,
     day: date,
     tz: ZoneInfo,
@@ -57,7 +59,7 @@ def bucket(
     end_ms: int,
     interval: str = "hour",
     hour: int | None = None,
-) -> list[dict]:
+) -> list[dict[str, int | str]]:
     """The published response for ``kind``: zero-filled local buckets from the first to
     the last bucket holding an event of any kind; ``[]`` for a day without traffic."""
     key = PLURAL[kind]
@@ -77,12 +79,12 @@ def bucket(
             seen.add(label)
             labels.append(label)
     for (s, k), n in slots.items():
-        label = slot_label.get(s)
-        if label is None:
+        bucket = slot_label.get(s)
+        if bucket is None:
             continue
-        totals[label] += n
+        totals[bucket] += n
         if k == kind:
-            mine[label] += n
+            mine[bucket] += n
     used = [i for i, lab in enumerate(labels) if totals.get(lab)]
     if not used:
         return []

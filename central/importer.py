@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, Table, select
 
 from central.config import IngestSettings
-from central.models import EventRow, Location, VisitRow
+from central.models import EventRow, Location, VisitRow, table
 from central.store import (
     EVENT_CONTENT,
     EVENT_KEY,
@@ -79,8 +79,9 @@ def _items(path: Path, errors: list[str], window: TimeWindow) -> Iterator[Event 
                 schema = obj.get("schema") if isinstance(obj, dict) else None
                 try:
                     # Strict, as on MQTT: "3" is not a number, true not a confidence.
+                    item: Event | VisitSummary
                     if schema == EVENT_SCHEMA:
-                        item: Event | VisitSummary = Event.model_validate_json(line, strict=True)
+                        item = Event.model_validate_json(line, strict=True)
                         problem = event_problem(item, window)
                     elif schema == VISIT_SCHEMA:
                         item = VisitSummary.model_validate_json(line, strict=True)
@@ -140,7 +141,7 @@ class _Chunk:
         """Write; -> (new rows, conflicting duplicates). Every copy that was not inserted,
         of the file or already stored, is compared with the stored one."""
         batch = list(self.rows.values())
-        insert = insert_events if self.table is EventRow.__table__ else insert_visits
+        insert = insert_events if self.table is table(EventRow) else insert_visits
         inserted = insert(conn, batch)
         keys = self.keys
         check = [r for r in batch if tuple(r[c] for c in keys) not in inserted] + self.later
@@ -163,13 +164,13 @@ def import_jsonl(
         known: dict[str, int] = {}
         name_list = sorted(names)
         for i in range(0, len(name_list), 500):
-            for lid, name in conn.execute(
+            for loc_id, name in conn.execute(
                 select(Location.id, Location.name).where(Location.name.in_(name_list[i : i + 500]))
             ):
-                known[name] = lid
+                known[name] = loc_id
         latest: dict[int, int] = {}
-        events = _Chunk(EventRow.__table__, EVENT_KEY, EVENT_CONTENT)
-        visits = _Chunk(VisitRow.__table__, VISIT_KEY, VISIT_CONTENT)
+        events = _Chunk(table(EventRow), EVENT_KEY, EVENT_CONTENT)
+        visits = _Chunk(table(VisitRow), VISIT_KEY, VISIT_CONTENT)
 
         def flush(chunk: _Chunk) -> int:
             new, conflicts = chunk.flush(conn)

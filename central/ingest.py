@@ -36,6 +36,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -172,7 +173,14 @@ class IngestWorker:
         self._last_fail_log = 0.0
 
     # paho callbacks: enqueue or log only.
-    def _on_connect(self, client, _userdata, _flags, reason_code, _props) -> None:  # noqa: ANN001
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
         if reason_code.is_failure:
             log.error("broker refused the connection: %s", reason_code)
             return
@@ -181,12 +189,19 @@ class IngestWorker:
         self.connected.set()
         log.info("connected to %s:%s", self.opts.host, self.opts.port)
 
-    def _on_disconnect(self, _c, _u, _flags, reason_code, _props) -> None:  # noqa: ANN001
+    def _on_disconnect(
+        self,
+        _c: mqtt.Client,
+        _u: object,
+        _flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
         self.connected.clear()
         if not self.stop_event.is_set():
             log.warning("disconnected from the broker (%s); reconnecting", reason_code)
 
-    def _on_connect_fail(self, _client, _userdata) -> None:  # noqa: ANN001
+    def _on_connect_fail(self, _client: mqtt.Client, _userdata: object) -> None:
         now = time.monotonic()
         if now - self._last_fail_log > 30:  # say it, but not on every retry
             self._last_fail_log = now
@@ -194,11 +209,11 @@ class IngestWorker:
                 "cannot connect to the broker at %s:%s; retrying", self.opts.host, self.opts.port
             )
 
-    def _on_message(self, _client, _userdata, msg) -> None:  # noqa: ANN001
+    def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
         self._queue.put((msg.topic, msg.payload, msg.mid, msg.qos, self._epoch))
 
     def _connect(self) -> None:
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho: no hints
         props.SessionExpiryInterval = self.settings.session_expiry_s
         props.ReceiveMaximum = self.settings.receive_maximum
         self.client.connect_async(

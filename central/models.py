@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -30,6 +31,17 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def table(model: type[Base]) -> Table:
+    """The Core table of a mapped class, for insert/update statements on a Connection.
+
+    (``__table__`` is declared as a FromClause; a declarative class always has a Table.)
+    """
+    t = model.__table__
+    if not isinstance(t, Table):  # pragma: no cover - only a mapping to a join or select
+        raise TypeError(f"{model.__name__} is not mapped to a table")
+    return t
 
 
 class Company(Base):

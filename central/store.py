@@ -19,14 +19,23 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine, Table, bindparam, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from central.config import IngestSettings
-from central.models import DeadLetter, Device, EventRow, HeartbeatRow, Location, VisitRow
+from central.models import (
+    DeadLetter,
+    Device,
+    EventRow,
+    HeartbeatRow,
+    Location,
+    VisitRow,
+    table,
+)
 from central.timeutil import now_ms, to_ms
 from central.validation import (
     TimeLimits,
@@ -86,9 +95,10 @@ class Rejected(Exception):
     """A message that goes to the dead-letter table; the text is the reason."""
 
 
-def _insert(conn: Connection, table):  # noqa: ANN001, ANN202
-    mod = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return mod.insert(table)
+def _insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def event_row(ev: Event, location_id: int, received_ms: int) -> dict:
@@ -172,7 +182,7 @@ def insert_events(conn: Connection, rows: Sequence[dict]) -> set[tuple]:
     if conn.dialect.name == "postgresql":
         res = conn.execute(_PG_EVENTS_JSON, {"rows": json.dumps(list(rows), separators=(",", ":"))})
         return {tuple(r) for r in res}
-    t = EventRow.__table__
+    t = table(EventRow)
     stmt = (
         _insert(conn, t)
         .on_conflict_do_nothing(index_elements=list(EVENT_KEY))
@@ -185,7 +195,7 @@ def insert_visits(conn: Connection, rows: Sequence[dict]) -> set[tuple]:
     """Insert, skipping (device_id, visit_id, location_id) already stored; -> keys inserted."""
     if not rows:
         return set()
-    t = VisitRow.__table__
+    t = table(VisitRow)
     stmt = (
         _insert(conn, t)
         .on_conflict_do_nothing(index_elements=list(VISIT_KEY))
@@ -216,8 +226,8 @@ def conflicting(
     for i in range(0, len(keys), 500):
         chunk = keys[i : i + 500]
         stmt = select(*cols, *(table.c[c] for c in content_cols)).where(tuple_(*cols).in_(chunk))
-        for r in conn.execute(stmt):
-            stored[tuple(r[: len(key_cols)])] = tuple(r[len(key_cols) :])
+        for rec in conn.execute(stmt):
+            stored[tuple(rec[: len(key_cols)])] = tuple(rec[len(key_cols) :])
     out = []
     for r in skipped:
         twin = stored.get(_key(r, key_cols))
@@ -234,7 +244,7 @@ def touch_locations(conn: Connection, latest: dict[int, int], not_after_ms: int)
     ``not_after_ms``, the receive time: a device clock ahead cannot pin it in the future)."""
     if not latest:
         return
-    t = Location.__table__
+    t = table(Location)
     stmt = (
         update(t)
         .where(t.c.id == bindparam("lid"))
@@ -247,7 +257,7 @@ def touch_locations(conn: Connection, latest: dict[int, int], not_after_ms: int)
 
 def insert_dead(conn: Connection, rows: Sequence[dict]) -> None:
     if rows:
-        conn.execute(DeadLetter.__table__.insert(), list(rows))
+        conn.execute(table(DeadLetter).insert(), list(rows))
 
 
 def dead_row(topic: str, payload: bytes, reason: str, received_ms: int) -> dict:
@@ -276,14 +286,17 @@ def conflict_reason(what: str, row: dict, diff: list[str]) -> str:
     )
 
 
-_FINITE = {
+_FINITE: dict[type[BaseModel], tuple[str, ...]] = {
     Event: ("dwell_s", "confidence"),
     VisitSummary: ("dwell_s",),
     Heartbeat: ("uptime_s",),
 }
 
 
-def parse_strict(model: type, payload: bytes):  # noqa: ANN201
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_strict(model: type[M], payload: bytes) -> M:
     """Validate a JSON payload against a contract model without coercing types.
 
     ``"3"`` is not a number and ``true`` is not a confidence; raises Rejected."""
@@ -307,13 +320,14 @@ def _max_into(acc: dict[int, int], key: int, value: int) -> None:
         acc[key] = value
 
 
-_MODELS: dict[str, type] = {
+_MODELS: dict[str, type[BaseModel]] = {
     "events": Event,
     "visits": VisitSummary,
     "heartbeat": Heartbeat,
     "status": DeviceStatus,
 }
-_CHECKS = {
+# each takes the model _MODELS names for the same kind
+_CHECKS: dict[str, Callable[[Any, TimeWindow], str | None]] = {
     "events": event_problem,
     "visits": visit_problem,
     "heartbeat": heartbeat_problem,
@@ -441,24 +455,25 @@ class Ingestor:
                     continue
                 kind, obj, company = parsed
                 if kind in ("events", "visits"):
+                    first: tuple[Event | VisitSummary, int, int]
                     if kind == "events":
-                        what, ident, pending = "event_id", obj.event_id, events
-                        key: tuple = (obj.device_id, obj.event_id)
+                        what, ident = "event_id", obj.event_id
+                        first = events.setdefault((obj.device_id, obj.event_id), (obj, company, i))
                     else:
-                        what, ident, pending = "visit_id", obj.visit_id, visits
+                        what, ident = "visit_id", obj.visit_id
                         key = (obj.device_id, obj.visit_id, obj.location)
-                    first = pending.setdefault(key, (obj, company, i))
+                        first = visits.setdefault(key, (obj, company, i))
                     if first[2] == i:
                         continue
                     if first[0] == obj:
                         copies.setdefault(first[2], []).append(i)
                     else:
                         a, b = first[0].model_dump(), obj.model_dump()
-                        diff = ", ".join(k for k in a if a[k] != b[k])
+                        differ = ", ".join(k for k in a if a[k] != b[k])
                         reject(
                             i,
                             f"{CONFLICT}: {what} {ident[:120]!r} of device {obj.device_id!r} "
-                            f"came twice in one batch with other content ({diff} differ); "
+                            f"came twice in one batch with other content ({differ} differ); "
                             "the first copy is kept",
                         )
                 elif kind == "heartbeat":
@@ -534,7 +549,7 @@ class Ingestor:
             inserted = insert_events(conn, event_rows)
             stored_events = len(event_rows)
             for row, diff in conflicting(
-                conn, EventRow.__table__, event_rows, inserted, EVENT_KEY, EVENT_CONTENT
+                conn, table(EventRow), event_rows, inserted, EVENT_KEY, EVENT_CONTENT
             ):
                 reject(event_msg[_key(row, EVENT_KEY)], conflict_reason("event_id", row, diff))
                 stored_events -= 1
@@ -544,12 +559,12 @@ class Ingestor:
             inserted = insert_visits(conn, visit_rows)
             stored_visits = len(visit_rows)
             for row, diff in conflicting(
-                conn, VisitRow.__table__, visit_rows, inserted, VISIT_KEY, VISIT_CONTENT
+                conn, table(VisitRow), visit_rows, inserted, VISIT_KEY, VISIT_CONTENT
             ):
                 reject(visit_msg[_key(row, VISIT_KEY)], conflict_reason("visit_id", row, diff))
                 stored_visits -= 1
             if hb_rows:
-                conn.execute(HeartbeatRow.__table__.insert(), hb_rows)
+                conn.execute(table(HeartbeatRow).insert(), hb_rows)
             for device, st in statuses:
                 at = to_ms(st.at)
                 conn.execute(
@@ -567,8 +582,12 @@ class Ingestor:
         result.dead = len(dead)
         return result
 
-    def _parse(self, conn: Connection, m: Message, window: TimeWindow):  # noqa: ANN202
-        """-> (topic kind, model, company id), None to ignore, or raises Rejected."""
+    def _parse(
+        self, conn: Connection, m: Message, window: TimeWindow
+    ) -> tuple[str, Any, int] | None:
+        """-> (topic kind, model, company id), None to ignore, or raises Rejected.
+
+        The model is the one _MODELS names for the kind (the caller dispatches on it)."""
         try:
             device, kind = split_topic(m.topic)
         except ValueError as exc:

@@ -1,3 +1,5 @@
 """Exteros edge: camera frames -> tracked people -> visits -> counted events -> outputs."""
 
-__version__ = "0.1.0"
+from exteros.version import __version__
+
+__all__ = ["__version__"]

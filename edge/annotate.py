@@ -46,7 +46,7 @@ class Annotator:
     def __init__(self, path: str | Path, fps: float, size: tuple[int, int]) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+        fourcc = cv2.VideoWriter.fourcc(*"mp4v")
         self.writer = cv2.VideoWriter(str(self.path), fourcc, fps, size)
         if not self.writer.isOpened():
             raise OSError(f"cannot write annotated video to {self.path}")

@@ -46,7 +46,7 @@ def describe_box(image: np.ndarray, xyxy: Sequence[float]) -> np.ndarray:
         r2 = int(min(float(h_img), y1 + bottom * (y2 - y1)))
         patch = image[r1:r2, c1:c2] if r2 > r1 and c2 > c1 else image[0:0, 0:0]
         parts.append(_part_histogram(patch))
-    feat = np.sqrt(np.concatenate(parts))
+    feat: np.ndarray = np.sqrt(np.concatenate(parts))
     norm = float(np.linalg.norm(feat))
     return feat / norm if norm > 0 else feat
 

@@ -18,12 +18,24 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge import __version__
 from edge.config import ConfigError, EdgeConfig, load_config
+from edge.logs import setup_logging
+from edge.outputs.factory import (
+    OutputSetupError,
+    build_outputs,
+    close_outputs,
+    delivery_problems,
+)
 from exteros.contract import format_ts, parse_ts
+
+if TYPE_CHECKING:
+    from edge.replay import ReplayReport
 
 PROG = "exteros-edge"
 EXIT_TIMEOUT = 1
@@ -55,15 +67,6 @@ def _start_time(value: str | None, video: Path) -> datetime:
         ) from None
 
 
-def _setup_logging(fmt: str = "text", level: str = "INFO") -> None:
-    try:
-        from edge.logs import setup_logging
-    except ImportError:  # pragma: no cover - logs module arrives with the service work
-        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-        return
-    setup_logging(fmt, level)
-
-
 # -- commands --------------------------------------------------------------------------------
 def cmd_check_config(args: argparse.Namespace) -> int:
     try:
@@ -78,67 +81,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _outputs(cfg: EdgeConfig, events_out: str | None, mqtt: bool) -> list:
-    from edge.outputs.jsonl import JsonlOutput
-
-    outputs: list = []
-    if events_out:
-        try:
-            outputs.append(JsonlOutput(events_out))
-        except OSError as exc:
-            raise CliError(f"cannot write --events-out {events_out}: {exc.strerror}") from None
-    if mqtt and cfg.mqtt.enabled:
-        from edge.outputs.mqtt import MqttOutput, MqttSetupError
-
-        try:
-            outputs.append(MqttOutput(cfg, version=__version__))
-        except MqttSetupError as exc:
-            _close_outputs(outputs, 0)
-            raise CliError(str(exc)) from None
-    return outputs
-
-
-def _delivery_problems(outputs: list, drain_timeout_s: float | None) -> list[str]:
-    """One line per output that did not deliver everything (after close)."""
-    from edge.outputs.jsonl import JsonlOutput
-    from edge.outputs.mqtt import MqttOutput
-
-    lines: list[str] = []
-    for out in outputs:
-        if isinstance(out, JsonlOutput) and out.dropped:
-            lines.append(
-                f"--events-out {out.path}: {out.dropped} payload(s) could not be written "
-                f"({out.error}); free space there and replay again"
-            )
-        if isinstance(out, MqttOutput):
-            path = out.outbox.path
-            if out.unstored:
-                lines.append(
-                    f"{out.unstored} event(s) could not be stored in the outbox {path} "
-                    f"({out.storage_error or 'outbox writer stopped'}) and will not be "
-                    "delivered; free space there and replay again"
-                )
-            if out.kept:
-                wait = (
-                    ""
-                    if drain_timeout_s is None
-                    else f" within --drain-timeout {drain_timeout_s:g} s"
-                )
-                lines.append(
-                    f"{out.kept} event(s) not confirmed by the central store{wait}; they are "
-                    f"kept in the outbox {path} ('exteros-edge flush' sends them)"
-                )
-    return lines
-
-
-def _close_outputs(outputs: list, drain_timeout_s: float | None) -> bool:
-    ok = True
-    for out in outputs:
-        ok = out.close(drain_timeout_s) and ok
-    return ok
-
-
-def print_table(report) -> None:
+def print_table(report: ReplayReport) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -162,19 +105,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
     probe_video(args.video)  # a clear error before the model loads
     video = Path(args.video)
     start = _start_time(args.start, video)
-    outputs = _outputs(cfg, args.events_out, mqtt=not args.no_mqtt)
+    outputs = build_outputs(cfg, args.events_out, mqtt=not args.no_mqtt, version=__version__)
     delivered = False
     try:
         report = replay(video, cfg, start, outputs, camera_id=args.camera,
                         annotate=args.annotate, progress=False if args.quiet else None)  # fmt: skip
     finally:
-        delivered = _close_outputs(outputs, args.drain_timeout)
+        delivered = close_outputs(outputs, args.drain_timeout)
     print_table(report)
     decode_error = getattr(report, "decode_error", None)
     if decode_error:
         print(f"{PROG}: warning: {args.video}: {decode_error}", file=sys.stderr)
     if not delivered:
-        problems = _delivery_problems(outputs, args.drain_timeout) or [
+        problems = delivery_problems(outputs, args.drain_timeout) or [
             f"outbox not confirmed within --drain-timeout {args.drain_timeout:g} s"
         ]
         for line in problems:
@@ -399,21 +342,23 @@ def main(argv: list[str] | None = None) -> int:
         # these commands parse their own options (argparse.REMAINDER would eat none)
         import importlib
 
-        return importlib.import_module(PASSTHROUGH[argv[0]]).main(argv[1:])
+        code: int = importlib.import_module(PASSTHROUGH[argv[0]]).main(argv[1:])
+        return code
     args = build_parser().parse_args(argv)
-    _setup_logging(args.log_format or "text", args.log_level)
+    setup_logging(args.log_format or "text", args.log_level)
     from edge.modelzoo import ModelError
     from edge.sources import SourceError
 
     try:
-        return args.func(args)
+        command: Callable[[argparse.Namespace], int] = args.func
+        return command(args)
     except ConfigError as exc:
         lines = exc.errors
         src = exc.source or ""
         for line in lines:
             print(f"{PROG}: error: {src + ': ' if src else ''}{line}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (CliError, SourceError, ModelError) as exc:
+    except (CliError, OutputSetupError, SourceError, ModelError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return 130

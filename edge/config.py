@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -28,13 +28,18 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
-from edge.geometry import validate_relative_polygon
+from edge.geometry import Point, validate_relative_polygon
 from exteros.contract import Slug
 
-RelPolygon = Annotated[
-    list[tuple[float, float]] | list[list[float]],
-    AfterValidator(validate_relative_polygon),
-]
+if TYPE_CHECKING:
+    # what a validated polygon holds; the input side below also takes lists of any length so
+    # the validator can name a bad point itself
+    RelPolygon = list[Point]
+else:
+    RelPolygon = Annotated[
+        list[tuple[float, float]] | list[list[float]],
+        AfterValidator(validate_relative_polygon),
+    ]
 
 
 class Strict(BaseModel):

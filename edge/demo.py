@@ -34,9 +34,12 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    import httpx
 
 PROG = "exteros-edge demo"
 MODEL = "yolo11n-pose.pt"
@@ -65,7 +68,8 @@ def say(msg: str) -> None:
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def wait_port(port: int, timeout_s: float, proc: subprocess.Popen | None = None) -> bool:
@@ -107,7 +111,9 @@ class Processes:
         self.logs = logs
         self.started: list[tuple[str, subprocess.Popen, Path]] = []
 
-    def start(self, name: str, cmd: list[str], env: dict[str, str] | None = None):
+    def start(
+        self, name: str, cmd: list[str], env: dict[str, str] | None = None
+    ) -> tuple[subprocess.Popen[bytes], Path]:
         log = self.logs / f"{name}.log"
         with log.open("wb") as out:
             # Own session: a Ctrl-C reaches the demo only, which then stops the children
@@ -238,7 +244,7 @@ def count_url(base: str, kind: str, location: str) -> str:
     return f"{base}/v1/traffic/{kind}-counts/{location}/{DAY}"
 
 
-def fetch_counts(client, base: str, location: str) -> dict[str, tuple[int, str, int]]:
+def fetch_counts(client: httpx.Client, base: str, location: str) -> dict[str, tuple[int, str, int]]:
     """kind -> (HTTP status, body as curl shows it, total of the day)."""
     out = {}
     for kind in KINDS:
@@ -250,7 +256,9 @@ def fetch_counts(client, base: str, location: str) -> dict[str, tuple[int, str, 
     return out
 
 
-def wait_for_counts(client, base: str, expected: dict[str, Counter], timeout_s: float) -> dict:
+def wait_for_counts(
+    client: httpx.Client, base: str, expected: dict[str, Counter], timeout_s: float
+) -> dict:
     deadline = time.monotonic() + timeout_s
     last: dict[str, dict] = {}
     while True:

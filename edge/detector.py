@@ -14,7 +14,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -203,7 +203,8 @@ class UltralyticsDetector:
         self.fixed = None if cfg.imgsz == "auto" else as_hw(cfg.imgsz)
         entry = entry_for(cfg.weights)
         self.person_classes = list(entry.person_classes) if entry else [0]
-        self._models: dict[tuple[int, int], object] = {}
+        # ultralytics.YOLO per input size; ultralytics ships no type information
+        self._models: dict[tuple[int, int], Any] = {}
         self._threads_set = False
         if self.fixed is not None:  # load (and export) now: a broken model fails at start
             self.path = self._load(self.fixed)[1]
@@ -211,7 +212,7 @@ class UltralyticsDetector:
             self.path = resolve_weights(self._base_weights())
 
     @property
-    def model(self):
+    def model(self) -> Any:
         """The first loaded model (the fixed size's); loads the default size if none yet."""
         if not self._models:
             self._load(DEFAULT_IMGSZ)
@@ -223,7 +224,7 @@ class UltralyticsDetector:
             return name[: -len(OPENVINO_SUFFIX)].removesuffix("_int8") + ".pt"
         return self.cfg.weights
 
-    def _load(self, size: tuple[int, int]) -> tuple[object, Path]:
+    def _load(self, size: tuple[int, int]) -> tuple[Any, Path]:
         if size in self._models:
             return self._models[size], self.path
         if self._models and not _per_size_exports(self.cfg):
@@ -288,7 +289,7 @@ class UltralyticsDetector:
         self.detect(np.zeros((height, width, 3), np.uint8), imgsz)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # PersonTracker lived here before edge.tracking; keep old imports working
     if name == "PersonTracker":
         from edge.tracking import PersonTracker

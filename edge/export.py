@@ -28,7 +28,9 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from edge.modelzoo import ModelError, entry_for, models_dir, resolve_weights
 
@@ -162,7 +164,7 @@ def write_calibration_dataset(
 
 
 @contextlib.contextmanager
-def _offline_env():
+def _offline_env() -> Iterator[None]:
     """Nothing leaves the machine during an export.
 
     * ``YOLO_OFFLINE=1``: no connectivity probe, no analytics, no pip auto-install;
@@ -222,7 +224,7 @@ def export_model(
         work = Path(tmp)
         pt = work / src.name  # Ultralytics writes next to the weights: do it in a scratch dir
         shutil.copy2(src, pt)
-        kwargs: dict = {"imgsz": [h, w], "batch": 1, "device": "cpu", "verbose": False}
+        kwargs: dict[str, Any] = {"imgsz": [h, w], "batch": 1, "device": "cpu", "verbose": False}
         if fmt == "onnx":
             # onnxslim (optional) folds the graph a little; without it the export still works
             slim = importlib.util.find_spec("onnxslim") is not None
@@ -230,6 +232,7 @@ def export_model(
         else:
             kwargs.update(format="openvino", dynamic=False)
         if fmt == "openvino-int8":
+            assert calib_video is not None  # checked at the top
             kpts = (len(entry.keypoints), 3) if entry and entry.keypoints else (17, 3)
             data = write_calibration_dataset(calib_video, work / "calib", calib_frames, kpts)
             kwargs.update(_int8_kwargs(), data=str(data), fraction=1.0)
@@ -259,7 +262,7 @@ def _quiet_nncf() -> None:
     nncf.set_log_level(logging.WARNING)
 
 
-def _int8_kwargs() -> dict:
+def _int8_kwargs() -> dict[str, Any]:
     """``quantize=8`` on Ultralytics >= 8.4, ``int8=True`` before."""
     from ultralytics.cfg import DEFAULT_CFG_DICT
 

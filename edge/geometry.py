@@ -68,7 +68,9 @@ def clamp_point(x: float, y: float, width: int, height: int) -> Point:
     return min(max(x, 0.0), width - 1.0), min(max(y, 0.0), height - 1.0)
 
 
-def polygon_area_m2(relative: Sequence[Point], homography: np.ndarray, width: int, height: int):
+def polygon_area_m2(
+    relative: Sequence[Point], homography: np.ndarray, width: int, height: int
+) -> float:
     """Floor area of a relative polygon through an image->floor homography, in m²."""
     import cv2
 

@@ -29,4 +29,4 @@ class MotionGate:
         if prev is None or prev.shape != small.shape:
             return True
         changed = np.count_nonzero(cv2.absdiff(small, prev) > PIXEL_DELTA)
-        return changed > self.threshold * small.size
+        return bool(changed > self.threshold * small.size)

@@ -322,7 +322,8 @@ class Outbox:
                         "INSERT INTO outbox(topic, payload, created_at, size) VALUES (?, ?, ?, ?)",
                         (topic, payload, created, len(payload)),
                     )
-                    seqs.append(int(cur.lastrowid))
+                    assert cur.lastrowid is not None  # set by every INSERT
+                    seqs.append(cur.lastrowid)
                     rows += 1
                     size += len(payload)
                 trimmed, freed = self._trim_locked(rows, size)

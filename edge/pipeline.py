@@ -40,7 +40,9 @@ def stride_for(source_fps: float, process_fps: float) -> int:
     return max(1, round(source_fps / process_fps))
 
 
-def input_size_for(cfg: EdgeConfig, camera: CameraConfig, width: int, height: int):
+def input_size_for(
+    cfg: EdgeConfig, camera: CameraConfig, width: int, height: int
+) -> tuple[int, int]:
     """The model input (height, width) for this camera's frames: fixed, or derived from
     the frame size and the camera's ``min_person_px`` (edge.inputsize)."""
     if cfg.model.imgsz != "auto":

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge.config import EdgeConfig
 from edge.detector import Detector, UltralyticsDetector
@@ -27,8 +28,10 @@ from edge.pipeline import CameraPipeline, CameraStats, FrameResult
 from edge.sources import Frame, SourceError, VideoFileSource
 from edge.timebase import processed_rate
 
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
 log = logging.getLogger(__name__)
-_END = object()
 
 
 @dataclass
@@ -63,7 +66,7 @@ def threaded_frames(
     Frames about ``process_fps`` a second of video time apart when it is given,
     else every ``stride``-th frame.
     """
-    q: queue.Queue = queue.Queue(maxsize=depth)
+    q: queue.Queue[Frame | None] = queue.Queue(maxsize=depth)  # None: the reader is done
     errors: list[BaseException] = []
     stop = threading.Event()
 
@@ -83,14 +86,14 @@ def threaded_frames(
         except BaseException as exc:  # handed to the consumer
             errors.append(exc)
         finally:
-            q.put(_END)
+            q.put(None)
 
     th = threading.Thread(target=reader, name="decode", daemon=True)
     th.start()
     try:
         while True:
             item = q.get()
-            if item is _END:
+            if item is None:
                 break
             yield item
     finally:
@@ -174,9 +177,9 @@ class _progress:
 
     def __init__(self, enabled: bool, total: int | None, label: str, stride: int) -> None:
         self.enabled, self.total, self.label, self.stride = enabled, total, label, stride
-        self._bar = None
+        self._bar: Progress | None = None
 
-    def __enter__(self):
+    def __enter__(self) -> Callable[[], None]:
         if not self.enabled:
             return lambda: None
         from rich.progress import (
@@ -187,7 +190,7 @@ class _progress:
             TimeRemainingColumn,  # fmt: skip
         )
 
-        self._bar = Progress(
+        bar = self._bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
@@ -195,8 +198,8 @@ class _progress:
             TimeRemainingColumn(),
             transient=False,
         )
-        self._bar.start()
-        task = self._bar.add_task(f"replay {self.label}", total=self.total, fps=0.0)
+        bar.start()
+        task = bar.add_task(f"replay {self.label}", total=self.total, fps=0.0)
         t0 = time.perf_counter()
         state = {"n": 0}
 
@@ -204,7 +207,7 @@ class _progress:
             state["n"] += 1
             el = time.perf_counter() - t0
             fps = state["n"] * self.stride / el if el > 0 else 0.0  # video frames covered
-            self._bar.update(task, advance=1, fps=fps)
+            bar.update(task, advance=1, fps=fps)
 
         return advance
 

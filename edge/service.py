@@ -21,7 +21,9 @@ from pathlib import Path
 from edge import __version__
 from edge.config import CameraConfig, ConfigError, EdgeConfig, load_config
 from edge.detector import UltralyticsDetector
+from edge.logs import setup_logging
 from edge.outputs import Message, Output
+from edge.outputs.factory import build_outputs
 from edge.pipeline import CameraPipeline, input_size_for
 from edge.sources import LiveSource, is_live
 from edge.systemd import SystemdNotifier
@@ -224,9 +226,7 @@ def run_service(
     log_format: str | None = None,
     log_level: str = "INFO",
 ) -> int:
-    from edge.cli import _outputs, _setup_logging
-
     cfg = load_config(config_path)
-    _setup_logging(log_format or cfg.log_format, log_level)
-    outputs = _outputs(cfg, events_out, mqtt=not no_mqtt)
+    setup_logging(log_format or cfg.log_format, log_level)
+    outputs = build_outputs(cfg, events_out, mqtt=not no_mqtt, version=__version__)
     return EdgeService(config_path, cfg, outputs).run()

@@ -10,6 +10,8 @@ per-detection features (``model: auto``). ``track_buffer`` is set in seconds.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from edge.appearance import describe
@@ -34,7 +36,9 @@ class _BoxesView:
         return _BoxesView(self.xyxy[idx], self.conf[idx], self.cls[idx])
 
 
-def tracker_args(cfg: ModelConfig, process_fps: float, track_conf: float | None = None) -> dict:
+def tracker_args(
+    cfg: ModelConfig, process_fps: float, track_conf: float | None = None
+) -> dict[str, Any]:
     """The Ultralytics tracker settings for a model config (thresholds, buffer in frames)."""
     conf = track_conf if track_conf is not None else cfg.conf
     return {
@@ -62,7 +66,7 @@ def tracker_args(cfg: ModelConfig, process_fps: float, track_conf: float | None 
     }
 
 
-def _tracker_class(name: str):
+def _tracker_class(name: str) -> type[Any]:
     if name == "bytetrack":
         from ultralytics.trackers.byte_tracker import BYTETracker
 

@@ -6,7 +6,7 @@ imported lazily, so edge code importing ``exteros.contract`` does not pay for it
 
 from typing import Any
 
-__version__ = "0.1.0"
+from exteros.version import __version__
 
 _CLIENT_NAMES = ("Client", "Count", "ExterosError", "Location", "authorize")
 __all__ = ["__version__", *_CLIENT_NAMES]

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
-from typing import Literal
+from typing import Any, Literal, cast
 from urllib.parse import quote
 
 import httpx
@@ -119,7 +119,7 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
-    def _get(self, path: str, params: dict | None = None) -> list:
+    def _get(self, path: str, params: dict[str, str] | None = None) -> list[Any]:
         for attempt in range(self.max_retries + 1):
             try:
                 resp = self._http.get(path, params=params)
@@ -139,7 +139,7 @@ class Client:
             raise ExterosError(
                 resp.status_code, message, retry_after_s(resp.headers.get("Retry-After"))
             )
-        return resp.json()
+        return cast(list[Any], resp.json())  # every GET of the API answers a JSON array
 
     def counts(
         self,
@@ -237,7 +237,7 @@ class Client:
         return datetime.fromisoformat(value).astimezone(UTC)
 
 
-def authorize(key: str, base_url: str | None = None, **kwargs: object) -> Client:
+def authorize(key: str, base_url: str | None = None, **kwargs: Any) -> Client:
     """A client for ``key``. ``base_url`` defaults to $EXTEROS_API_URL or the hosted API."""
     if not key or not isinstance(key, str):
         raise ValueError("an API key is required")

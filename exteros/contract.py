@@ -9,15 +9,15 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
 # Anchored with \Z, not $: "$" also matches before a trailing newline, so "acme\n" passed.
 # Match with fullmatch; the anchors keep .match() callers safe too.
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}\Z")
-EVENT_SCHEMA = "exteros.event/1"
-VISIT_SCHEMA = "exteros.visit/1"
+EVENT_SCHEMA: Final = "exteros.event/1"
+VISIT_SCHEMA: Final = "exteros.visit/1"
 TOPIC_ROOT = "exteros/v1"
 
 

@@ -47,10 +47,11 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
@@ -234,7 +235,7 @@ class MqttOutput:
         client.on_subscribe = self._on_subscribe
         return client
 
-    def _status_payload(self, state: str) -> bytes:
+    def _status_payload(self, state: Literal["online", "offline"]) -> bytes:
         return _compact(DeviceStatus(state=state, at=now_utc(), version=self.version).to_payload())
 
     def _set_will(self, client: mqtt.Client) -> None:
@@ -350,7 +351,14 @@ class MqttOutput:
 
     # -- paho callbacks (paho's thread: no locks, no I/O, only the queue) --------
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         if reason_code.is_failure:
             self._q.put((_CONNECT_FAIL, f"broker refused the connection: {reason_code}"))
             return
@@ -361,22 +369,43 @@ class MqttOutput:
         receive_max = getattr(properties, "ReceiveMaximum", None) if properties else None
         self._q.put((_CONNECTED, receive_max))
 
-    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
         self._q.put((_SUBACK, [str(c) for c in reason_codes if c.is_failure]))
 
-    def _on_message(self, client, userdata, msg) -> None:  # noqa: ANN001
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         if msg.topic == self._acks_topic:
             self._q.put((_RECEIPT, msg.payload))
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         self._connected = False
         self._q.put((_DISCONNECTED, str(reason_code)))
 
-    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:  # noqa: ANN001
+    def _on_publish(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         code = reason_code.value if isinstance(reason_code, ReasonCode) else 0
         self._q.put((_ACK, mid, code, str(reason_code)))
 
-    def _on_connect_fail(self, client, userdata) -> None:  # noqa: ANN001
+    def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
         # paho calls this inside its `except OSError:` block: the exception is current.
         self._q.put((_CONNECT_FAIL, sys.exc_info()[1]))
 
@@ -472,7 +501,7 @@ class MqttOutput:
                 log.warning("broker deferred message %d (%s); retrying", seq, text)
                 self._pause_until = time.monotonic() + 1.0
             return
-        result = "refused" if code >= 0x80 else "ok"
+        result: Literal["refused", "ok"] = "refused" if code >= 0x80 else "ok"
         seq = self._window.puback(mid, result, time.monotonic())
         if seq is None:
             return  # status, heartbeat (QoS 0), or a row already confirmed or resent

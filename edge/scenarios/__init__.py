@@ -50,7 +50,7 @@ class ScenarioFiles:
 
 def load_truth(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a ground-truth JSON written by ``generate``."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
     if data.get("schema") != TRUTH_SCHEMA:
         raise ValueError(f"{path}: not a scenario truth file (schema {data.get('schema')!r})")
     return data
@@ -98,8 +98,9 @@ def generate(
     if variant is not None and variant not in VARIANTS:
         raise KeyError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
     spec = SCENARIOS[name]
-    if variant and VARIANTS[variant]:
-        fps = float(VARIANTS[variant])
+    variant_fps = VARIANTS[variant] if variant else None
+    if variant_fps:
+        fps = variant_fps
     if variant == "stall" and spec.stall_at is None:
         raise ValueError(f"scenario {name!r} has no stop long enough for a stall variant")
     out_dir = Path(out_dir)
@@ -138,7 +139,7 @@ def _render(
         stall = (first, first + int(round(STALL_S * fps)))
     tmp = files.video.with_name(files.video.stem + f".{os.getpid()}.tmp.mp4")
     writer = cv2.VideoWriter(
-        str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (scene.WIDTH, scene.HEIGHT)
+        str(tmp), cv2.VideoWriter.fourcc(*"mp4v"), fps, (scene.WIDTH, scene.HEIGHT)
     )
     if not writer.isOpened():
         raise RuntimeError(f"cannot open a video writer for {tmp}")

@@ -291,7 +291,10 @@ class Renderer:
             out = np.clip(frame + self._noise[k] * sigma, 0, 255).astype(np.uint8)
         if jpeg_q:
             ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, jpeg_q])
-            out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+            decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+            if decoded is None:  # pragma: no cover - a JPEG we just encoded
+                raise RuntimeError("cannot decode the degraded frame")
+            out = decoded
         return out
 
 

@@ -104,16 +104,16 @@ def draw_background(layout: Layout, seed: int = 0) -> np.ndarray:
         xb = WIDTH / 2 + k * 90
         xt = _towards_vp(xb, HEIGHT - 1, WALL_Y)
         cv2.line(img, (int(xt), WALL_Y), (int(xb), HEIGHT - 1), (95, 120, 140), 1, cv2.LINE_AA)
-    y = WALL_Y + 6.0
-    while y < HEIGHT:
-        cv2.line(img, (0, int(y)), (WIDTH - 1, int(y)), (105, 130, 150), 1)
-        y += 0.06 * (y - HORIZON_Y)
+    line_y = WALL_Y + 6.0
+    while line_y < HEIGHT:
+        cv2.line(img, (0, int(line_y)), (WIDTH - 1, int(line_y)), (105, 130, 150), 1)
+        line_y += 0.06 * (line_y - HORIZON_Y)
     cv2.line(img, (0, WALL_Y), (WIDTH - 1, WALL_Y), (60, 60, 70), 3)
     # Soft fixed grain so flat regions are not perfectly flat.
     grain = rng.normal(0, 3.0, (HEIGHT, WIDTH, 1)).astype(np.float32)
-    img = np.clip(img.astype(np.float32) + grain, 0, 255).astype(np.uint8)
-    _draw_table(img)
-    return img
+    out: np.ndarray = np.clip(img.astype(np.float32) + grain, 0, 255).astype(np.uint8)
+    _draw_table(out)
+    return out
 
 
 def _draw_table(img: np.ndarray) -> None:

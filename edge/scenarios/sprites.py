@@ -111,7 +111,10 @@ def cache_dir() -> Path:
 
 
 def _cut(src: SpriteSource) -> Sprite:
-    img = cv2.imread(str(_package_file(src.package, src.relpath)), cv2.IMREAD_COLOR)
+    path = _package_file(src.package, src.relpath)
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise FileNotFoundError(f"cannot read sprite source image {path}")
     h, w = img.shape[:2]
     x1, y1, x2, y2 = src.box
     pad = 12
@@ -153,8 +156,11 @@ def _cut(src: SpriteSource) -> Sprite:
     for poly in src.background:
         cv2.fillPoly(mask, [np.array(poly, np.int32)], cv2.GC_BGD)
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.grabCut(img, mask, None, bgd, fgd, 6, cv2.GC_INIT_WITH_MASK)
-    fg = np.where((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD), 255, 0).astype(np.uint8)
+    # rect is unused with GC_INIT_WITH_MASK; OpenCV's stubs do not allow None for it
+    cv2.grabCut(img, mask, None, bgd, fgd, 6, cv2.GC_INIT_WITH_MASK)  # type: ignore[call-overload]
+    fg: np.ndarray = np.where((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD), 255, 0).astype(
+        np.uint8
+    )
     fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
     fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(fg)

@@ -13,7 +13,7 @@ from typing import Any
 
 import cv2
 
-from edge.geometry import PixelPolygon
+from edge.geometry import PixelPolygon, Point
 from edge.scenarios import scene
 from edge.scenarios.render import PersonFrame
 from edge.scenarios.spec import ScenarioSpec
@@ -44,17 +44,23 @@ def _runs(flags: list[bool]) -> list[tuple[int, int]]:
     return runs
 
 
+def _points(rel: list[list[float]]) -> list[Point]:
+    """A polygon as the config stores it (lists) -> points."""
+    return [(x, y) for x, y in rel]
+
+
 def compute_truth(
     spec: ScenarioSpec, records: list[dict[str, PersonFrame]], fps: float
 ) -> dict[str, Any]:
     n = len(records)
     polys = {
-        z.location: PixelPolygon(scene.to_rel(list(z.polygon)), scene.WIDTH, scene.HEIGHT)
+        z.location: PixelPolygon(_points(scene.to_rel(list(z.polygon))), scene.WIDTH, scene.HEIGHT)
         for z in spec.zones
     }
     areas = {
         z.location: [
-            PixelPolygon(scene.to_rel(list(a)), scene.WIDTH, scene.HEIGHT) for a in z.product_areas
+            PixelPolygon(_points(scene.to_rel(list(a))), scene.WIDTH, scene.HEIGHT)
+            for a in z.product_areas
         ]
         for z in spec.zones
     }
@@ -159,7 +165,10 @@ def frame_tracks(records: list[dict[str, PersonFrame]]) -> dict[str, Any]:
     for pid in pids:
         idx = [i for i, rec in enumerate(records) if pid in rec]
         first, last = idx[0], idx[-1]
-        feet, boxes, vis, wrists = [], [], [], []
+        feet: list[list[float] | None] = []
+        boxes: list[list[int] | None] = []
+        vis: list[float] = []
+        wrists: list[dict[str, list[float]] | None] = []
         for i in range(first, last + 1):
             pf = records[i].get(pid)
             if pf is None:

@@ -22,7 +22,8 @@ from central.models import DeadLetter, Location
 from central.store import dump_json
 from exteros.contract import topic
 from tests.central import scenario as sc
-from tests.central.test_ingest import WorkerProc, counts, mosq, publish_all, wait_for  # noqa: F401
+from tests.central.test_ingest import counts, mosq, publish_all, wait_for  # noqa: F401
+from tests.support.central import ProcWorker
 
 RIVAL = "edge-rival"
 T0 = datetime(2020, 1, 1, 14, 0, tzinfo=UTC)
@@ -104,7 +105,7 @@ def test_attacks_through_the_broker_leave_the_victims_counts_alone(tmp_path, mos
     conflicting = {**real[0], "confidence": 0.1}
 
     engine = make_engine(db)
-    worker = WorkerProc(db, mosq.port, "ingest-attacks", tmp_path / "worker.log")
+    worker = ProcWorker(db, mosq.port, "ingest-attacks", tmp_path / "worker.log")
     try:
         worker.wait_connected()
         time.sleep(0.5)  # the SUBACK

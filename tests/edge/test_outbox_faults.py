@@ -20,9 +20,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.cli import _delivery_problems, status_command
+from edge.cli import status_command
 from edge.config import EdgeConfig
 from edge.outbox import outbox_path, read_status
+from edge.outputs.factory import delivery_problems
 from edge.outputs.mqtt import MqttOutput
 from exteros.contract import Event
 
@@ -164,7 +165,7 @@ def test_disk_fills_while_emitting_reports_only_what_is_on_disk(tmp_path, tmpfs,
     assert out.kept == on_disk > 0
     assert out.unstored > 0
     assert out.kept + out.unstored + out.dropped == n
-    lines = _delivery_problems([out], 0)
+    lines = delivery_problems([out], 0)
     assert any(f"{out.unstored} event(s) could not be stored" in ln for ln in lines)
     assert any(f"{on_disk} event(s) not confirmed" in ln for ln in lines)
     assert status_command(cfg) == 0
