@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 
 setup: $(STAMP)
 
-# torch/torchvision are pinned (constraints.txt) so pip never picks another build (FACTS.md).
+# torch/torchvision are pinned (constraints.txt) so pip never picks another build (the only working pair here).
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip

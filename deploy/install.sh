@@ -7,7 +7,7 @@
 # What it does (every step is idempotent; running it again updates the package and
 # leaves a technician's files alone):
 #   - a Python 3.11 venv at /opt/exteros/venv with this project, torch/torchvision pinned
-#     by constraints.txt (FACTS: the only pair that works here)
+#     by constraints.txt (the only pair that installs here)
 #   - the person model into /opt/exteros/models (checked against its sha256)
 #   - the systemd units into /etc/systemd/system, the service user (sysusers.d)
 #   - /etc/exteros/edge.yaml from deploy/edge.yaml, only if there is none yet

@@ -266,7 +266,7 @@ class UltralyticsDetector:
         )[0]
         if not self._threads_set:
             # Ultralytics resets torch to cpu_count-1 threads on its first call; on a small
-            # box every core helps (FACTS: 150 -> 90 ms per frame with 2 threads).
+            # box every core helps (measured: 150 -> 90 ms per frame with 2 threads).
             self._set_threads()
         boxes = result.boxes.cpu().numpy()
         kpts = result.keypoints.data.cpu().numpy() if result.keypoints is not None else None

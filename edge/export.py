@@ -3,7 +3,7 @@
 ``exteros-edge models export [NAME] --format onnx|openvino|openvino-int8 --imgsz H,W``
 
 * Exports are static at ``imgsz`` (height, width); 384x640 fits 16:9 cameras and is
-  ~1.6x faster than a square 640x640 (FACTS). Ultralytics records the size in the
+  ~1.6x faster than a square 640x640 (measured here). Ultralytics records the size in the
   export's metadata and uses it at predict time, so the config's ``model.imgsz`` does not
   have to match (set it anyway for clarity).
 * Outputs land in ``models_dir()`` under Ultralytics' own names, so the detector finds

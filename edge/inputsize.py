@@ -2,7 +2,7 @@
 
 A detector finds a person reliably once the person is about ``TARGET_PERSON_PX`` tall
 *in the model input*. Measured with yolo11n-pose on the CAVIAR corridor clip
-(384x288, every 3rd frame, IoU >= 0.5; see README "Small and far people"): people
+(384x288, every 3rd frame, IoU >= 0.5; see docs/real-cameras.md, "Small and far people"): people
 40-60 px tall were found 1 % of the time at 1x (input 288x384), 45 % at 1.7x,
 90 % at 2x and 96 % at 3x; people 20-40 px 0 % up to 2x and 78 % at 3x. So the frame
 is scaled by ``TARGET_PERSON_PX / min_person_px`` (a small PAL frame is upscaled), and

@@ -1,4 +1,4 @@
-"""What crosses the wire (shared/CONTRACT.md sections 1-3), as pydantic models.
+"""What crosses the wire (docs/contract.md sections 1-3), as pydantic models.
 
 The edge builds these, the central store validates incoming MQTT payloads with
 them, and the client reuses the slug rule. Change only with a schema bump.

@@ -1,6 +1,6 @@
 """Visits as time spans: the true ones derived from ground truth, and the kinds they earn.
 
-A true visit follows the contract's definition (shared/CONTRACT.md): one person's feet point
+A true visit follows the contract's definition (docs/contract.md): one person's feet point
 (the bottom centre of the labelled box) continuously inside the zone, from the first frame seen
 inside to the last; gaps of at most the exit grace are joined into one visit.
 

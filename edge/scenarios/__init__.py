@@ -4,7 +4,7 @@ Real photographs of people (cut out of images shipped in installed packages)
 are composited onto a procedurally drawn shop and moved along scripted paths.
 ``generate`` writes, per scenario, an mp4 (1280x720, mp4v), the edge config
 YAML that watches the scenario's zones, and a ground-truth JSON computed from
-the scripted feet points and wrists (see ``truth.py`` and the README section
+the scripted feet points and wrists (see ``truth.py`` and docs/scenarios.md
 "Scenario videos with ground truth").
 
     exteros-edge scenario NAME|all --out DIR [--fps F] [--variant stall|fps10|fps25]

@@ -1,6 +1,6 @@
 """Ground truth from the rendered records: visits per person per location, kinds, counts.
 
-A visit is what CONTRACT.md section 1 says: the feet point inside the zone
+A visit is what docs/contract.md section 1 says: the feet point inside the zone
 polygon, from the first frame inside to the last; a gap outside (or unseen) no
 longer than the exit grace continues it. The kinds follow section 2 with the
 edge config's default thresholds. ``margin_warnings`` lists every quantity that
