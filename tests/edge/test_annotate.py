@@ -18,6 +18,8 @@ from edge.sources import Frame
 PHONE = (255, 645, 295, 705)  # the man in black holds a phone at his hip (pixels)
 SKY = (560, 60, 700, 160)  # bus.jpg's building facade: no hand near it
 
+pytestmark = pytest.mark.model  # every test here looks at the real model's output
+
 
 def _rel(box, w, h):
     x1, y1, x2, y2 = box

@@ -48,7 +48,14 @@ def test_minimal_file_is_valid_with_defaults(tmp_path):
         (base(polygon=[[0, 0], [2, 0], [1, 1]]), "cameras[0].zones[0].polygon: point 1"),
         (base(polygon=[[0, 0], [0.5, 0.5], [1, 1]]), "cameras[0].zones[0].polygon: has no area"),
         (base(colour="red"), "cameras[0].zones[0].colour: unknown key"),
-        (base(discovery_s=20), "cameras[0].zones[0]: discovery_s must be >= confirm_s"[:20]),
+        (
+            base(confirm_s=4),  # above the default discovery_s 3
+            "cameras[0].zones[0]: discovery_s must be >= confirm_s (counts form a funnel)",
+        ),
+        (
+            base(discovery_s=20),  # above the default engagement_s 10
+            "cameras[0].zones[0]: engagement_s must be >= discovery_s (counts form a funnel)",
+        ),
         (
             base(product_areas=[[[0, 0], [1, 0]]]),
             "cameras[0].zones[0].product_areas[0]: needs at least 3 points",

@@ -27,7 +27,21 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 
 WEIGHTS = models_dir() / "yolo11n-pose.pt"
 SMALL = (480, 352)  # H, W: bus.jpg is 810x1080 (portrait)
-needs_weights = pytest.mark.skipif(not WEIGHTS.exists(), reason="yolo11n-pose.pt not fetched")
+
+
+@pytest.fixture(scope="module")
+def weights() -> Path:
+    """The fetched PyTorch weights; a missing file fails the test (``make test`` fetches it)."""
+    if not WEIGHTS.exists():
+        pytest.fail(
+            f"{WEIGHTS} is missing: run `make models` (or `exteros-edge models fetch "
+            "yolo11n-pose.pt`) before the model tests",
+            pytrace=False,
+        )
+    return WEIGHTS
+
+
+needs_weights = pytest.mark.usefixtures("weights")
 
 
 def _has(mod: str) -> bool:
@@ -134,9 +148,9 @@ def _detect_bus(weights: str | Path, imgsz=SMALL):
 
 
 @pytest.fixture(scope="module")
-def reference():
+def reference(weights):
     """The PyTorch model at the same input size: what an export must reproduce."""
-    return _detect_bus(WEIGHTS)
+    return _detect_bus(weights)
 
 
 def _assert_bus_people(dets, ref, tol_px: float = 6.0) -> None:

@@ -198,6 +198,7 @@ def _tallest_near(dets, x: float) -> int:
     return int(np.argmin(np.abs(centres - x)))
 
 
+@pytest.mark.model
 def test_real_model_hands_of_a_walker_seen_from_behind_are_not_evidence(detector):
     """bus.jpg: the man at the right edge walks away from the camera, hands out of sight:
     no hand of his counts; the man in black holding a phone at his hip has both hands."""

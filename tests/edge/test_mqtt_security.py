@@ -20,9 +20,9 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from edge.cli import flush_command
 from edge.outputs.mqtt import MqttOutput
-from tests.edge.test_mqtt import ROOT, Collector, ev, ids, make_cfg, wait_until
 from tests.support.broker import free_port, wait_port
 from tests.support.central import Central
+from tests.support.mqtt import ROOT, Collector, ev, ids, make_cfg, wait_until
 
 DEPLOY = ROOT / "deploy" / "mosquitto"
 PASSWORDS = {"dev-a": "pw-a", "dev-b": "pw-b", "exteros-ingest": "pw-ingest"}
