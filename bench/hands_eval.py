@@ -30,6 +30,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from evaluation.boxes import iou_matrix  # noqa: E402  (bench/ is this script's folder)
+
 from edge.hands import HandRules, inside_or_near, touching, visible_hands  # noqa: E402
 
 STILL_H_PER_S = 0.3  # the "still" variant: feet slower than this many heights per second
@@ -95,14 +97,6 @@ def read_gt(path: Path) -> dict[int, dict[int, tuple[float, float, float, float]
     return gt
 
 
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def clip_frames(
     detector, video: Path, frames: set[int]
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
@@ -123,7 +117,7 @@ def clip_frames(
 
 
 def person_of(boxes: np.ndarray, gt_box) -> int | None:
-    scores = [iou(b, gt_box) for b in boxes]
+    scores = list(iou_matrix([tuple(b) for b in boxes], [tuple(gt_box)])[:, 0])
     if not scores or max(scores) < 0.3:
         return None
     return int(np.argmax(scores))

@@ -99,3 +99,16 @@ def engine(db_url):
     migrate(eng)
     yield eng
     eng.dispose()
+
+
+# Unlimited queue per offline session: a killed worker's backlog must not be dropped.
+BROKER_CONF = "max_queued_messages 0\n"
+
+
+@pytest.fixture
+def mosq(tmp_path):  # noqa: ANN001, ANN201
+    """A real Mosquitto on a free port for the ingest tests."""
+    from tests.support.broker import Mosquitto
+
+    with Mosquitto(tmp_path / "broker", extra_conf=BROKER_CONF) as b:
+        yield b

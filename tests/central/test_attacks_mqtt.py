@@ -22,8 +22,7 @@ from central.models import DeadLetter, Location
 from central.store import dump_json
 from exteros.contract import topic
 from tests.central import scenario as sc
-from tests.central.test_ingest import counts, mosq, publish_all, wait_for  # noqa: F401
-from tests.support.central import ProcWorker
+from tests.support.central import ProcWorker, counts, publish_all, wait_for
 
 RIVAL = "edge-rival"
 T0 = datetime(2020, 1, 1, 14, 0, tzinfo=UTC)

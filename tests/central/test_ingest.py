@@ -7,65 +7,19 @@ import signal
 import threading
 import time
 
-import paho.mqtt.client as mqtt
-import pytest
 from fastapi.testclient import TestClient
-from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 
 from central.admin import add_device, add_location, create_key
 from central.api import create_app
 from central.config import IngestSettings
 from central.ingest import IngestWorker, MqttOptions
-from central.models import DeadLetter, EventRow
+from central.models import EventRow
 from central.store import dump_json
 from exteros.contract import topic
 from tests.central import scenario as sc
 from tests.central.conftest import PgSchema
-from tests.support.broker import Mosquitto
-from tests.support.central import ProcWorker
-
-# Unlimited queue per offline session: a killed worker's backlog must not be dropped.
-BROKER_CONF = "max_queued_messages 0\n"
-
-
-@pytest.fixture
-def mosq(tmp_path):
-    with Mosquitto(tmp_path / "broker", extra_conf=BROKER_CONF) as b:
-        yield b
-
-
-def counts(engine) -> tuple[int, int]:  # noqa: ANN001
-    with engine.connect() as c:
-        ev = c.execute(select(func.count()).select_from(EventRow)).scalar_one()
-        dead = c.execute(select(func.count()).select_from(DeadLetter)).scalar_one()
-    return ev, dead
-
-
-def wait_for(pred, timeout_s: float = 60, what: str = "condition"):  # noqa: ANN001
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def publish_all(port: int, messages: list[tuple[str, bytes]], qos: int = 1) -> None:
-    """Publish and wait until the broker acknowledged every message."""
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{time.monotonic_ns()}")
-    c.max_inflight_messages_set(200)
-    c.connect("127.0.0.1", port)
-    c.loop_start()
-    try:
-        infos = [c.publish(t, p, qos=qos) for t, p in messages]
-        for info in infos:
-            info.wait_for_publish(30)
-            assert info.is_published()
-    finally:
-        c.disconnect()
-        c.loop_stop()
+from tests.support.central import ProcWorker, counts, publish_all, wait_for
 
 
 def event_messages(n: int, offset: int = 0) -> list[tuple[str, bytes]]:

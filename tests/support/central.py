@@ -16,12 +16,14 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import func, select
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import Engine, func, select
 
 from central.admin import add_device, add_location
 from central.db import make_engine, migrate
 from central.ingest import IngestWorker, MqttOptions
-from central.models import EventRow, VisitRow
+from central.models import DeadLetter, EventRow, VisitRow
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPANY = "acme"
@@ -142,3 +144,38 @@ class Central:
         for w in self.workers:
             w.stop()
         self.engine.dispose()
+
+
+# -- helpers shared by the central ingest tests ----------------------------------------------
+def counts(engine: Engine) -> tuple[int, int]:
+    """(events stored, dead letters) in the store."""
+    with engine.connect() as c:
+        ev = c.execute(select(func.count()).select_from(EventRow)).scalar_one()
+        dead = c.execute(select(func.count()).select_from(DeadLetter)).scalar_one()
+    return ev, dead
+
+
+def wait_for(pred, timeout_s: float = 60, what: str = "condition"):  # noqa: ANN001, ANN201
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        got = pred()
+        if got:
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def publish_all(port: int, messages: list[tuple[str, bytes]], qos: int = 1) -> None:
+    """Publish and wait until the broker acknowledged every message."""
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{time.monotonic_ns()}")
+    c.max_inflight_messages_set(200)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    try:
+        infos = [c.publish(t, p, qos=qos) for t, p in messages]
+        for info in infos:
+            info.wait_for_publish(30)
+            assert info.is_published()
+    finally:
+        c.disconnect()
+        c.loop_stop()
