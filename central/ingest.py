@@ -43,11 +43,11 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from central.config import IngestSettings
 from central.store import Ingestor, Message
+from exteros.contract import split_topic, topic
 
 log = logging.getLogger(__name__)
 TOPIC_KINDS = ("events", "visits", "heartbeat", "status")
 RECEIPT_SCHEMA = "exteros.receipt/1"
-RECEIPT_KIND = "acks"
 # Ids per receipt message: keeps one receipt well under any broker's size limit.
 MAX_RECEIPT_IDS = 1000
 _ID_FIELD = {"events": "event_id", "visits": "visit_id"}
@@ -101,10 +101,10 @@ def receipts(messages: Iterable[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
     """
     by_device: dict[str, dict[str, dict[str, None]]] = {}
     for topic_, payload in messages:
-        parts = topic_.split("/")
-        if len(parts) != 4 or parts[0] != "exteros" or parts[1] != "v1":
+        try:
+            device, kind = split_topic(topic_)
+        except ValueError:
             continue
-        device, kind = parts[2], parts[3]
         if kind not in _ID_FIELD or not device:
             continue
         ident = _settled_id(kind, payload)
@@ -122,12 +122,7 @@ def receipts(messages: Iterable[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
                 "events": [i for k, i in chunk if k == "events"],
                 "visits": [i for k, i in chunk if k == "visits"],
             }
-            out.append(
-                (
-                    f"exteros/v1/{device}/{RECEIPT_KIND}",
-                    json.dumps(body, separators=(",", ":")).encode(),
-                )
-            )
+            out.append((topic(device, "acks"), json.dumps(body, separators=(",", ":")).encode()))
     return out
 
 
@@ -144,7 +139,6 @@ class IngestWorker:
         self.stop_event = threading.Event()
         self.connected = threading.Event()
         self.stats = {"events": 0, "visits": 0, "heartbeats": 0, "statuses": 0, "dead": 0}
-        self.receipts_sent = 0
         # Unbounded on purpose: the broker never has more than receive_maximum QoS 1
         # messages unacknowledged with us, and heartbeats (QoS 0) are small and rare.
         self._queue: queue.Queue = queue.Queue()
@@ -266,7 +260,6 @@ class IngestWorker:
             # Queued by paho while the broker is away and sent after the reconnect; a
             # receipt that is lost anyway only makes the edge send the rows again.
             self.client.publish(topic_, payload, qos=1)
-            self.receipts_sent += 1
 
     def run(self) -> None:
         self._connect()

@@ -20,7 +20,7 @@ import numpy as np
 
 from edge.config import DEFAULT_MIN_PERSON_PX, ModelConfig
 from edge.inputsize import as_hw, auto_input_size
-from edge.modelzoo import WRISTS, ModelError, entry_for, resolve_weights
+from edge.modelzoo import ModelError, entry_for, resolve_weights
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +67,6 @@ class Track:
     @property
     def height(self) -> float:
         return self.xyxy[3] - self.xyxy[1]
-
-    def wrists(self, min_conf: float) -> list[tuple[float, float]]:
-        if self.keypoints is None or len(self.keypoints) <= max(WRISTS):
-            return []
-        return [(float(self.keypoints[i, 0]), float(self.keypoints[i, 1]))
-                for i in WRISTS if self.keypoints[i, 2] >= min_conf]  # fmt: skip
 
 
 class Detector(Protocol):

@@ -35,16 +35,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
+
+from edge.modelzoo import COCO_KEYPOINTS
 
 if TYPE_CHECKING:
     from edge.config import ModelConfig
 
 Point = tuple[float, float]
 
-# COCO-17 keypoint indices
-L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST, R_WRIST, L_HIP, R_HIP = 5, 6, 7, 8, 9, 10, 11, 12
-FACE = (0, 1, 2)  # nose, eyes
+# COCO-17 keypoint indices, from the registry's layout
+L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST, R_WRIST, L_HIP, R_HIP = (
+    COCO_KEYPOINTS.index(f"{side}_{part}")
+    for part in ("shoulder", "elbow", "wrist", "hip")
+    for side in ("left", "right")
+)
+FACE = tuple(COCO_KEYPOINTS.index(n) for n in ("nose", "left_eye", "right_eye"))
 ARMS = (("left", L_ELBOW, L_WRIST), ("right", R_ELBOW, R_WRIST))
 TORSO = (L_SHOULDER, R_SHOULDER, R_HIP, L_HIP)  # polygon order
 TORSO_CONF = 0.3  # shoulders/hips are large, rarely hidden; a looser bar locates the torso
@@ -136,8 +143,6 @@ def torso_polygon(kpts: np.ndarray, margin_px: float) -> np.ndarray | None:
 
 def inside_or_near(contour: np.ndarray, x: float, y: float, tol: float = 0.0) -> bool:
     """True when (x, y) is inside ``contour`` (an (N, 2) or (N, 1, 2) polygon) or within tol."""
-    import cv2
-
     c = np.asarray(contour, np.float32).reshape(-1, 1, 2)
     if tol <= 0:
         return cv2.pointPolygonTest(c, (float(x), float(y)), False) >= 0

@@ -143,6 +143,7 @@ class CameraPipeline:
         self.zones: list[ZoneRuntime] = []
         self.size: tuple[int, int] | None = None
         self.imgsz: tuple[int, int] | None = None  # model input for this camera's frames
+        self.hand_rules = rules_from_config(cfg.model)
         self.stats = CameraStats()
         self._last_dets = 0
         self._removed: dict[str, ZoneRuntime] = {}  # zones dropped by a reload
@@ -194,15 +195,13 @@ class CameraPipeline:
 
     def _observations(self, tracks: list[Track]) -> list[Observation]:
         w, h = self.size or (0, 0)
-        hand_rules = rules_from_config(self.cfg.model)
         view = self.camera.view
         out = []
         for tr in tracks:
-            hands = visible_hands(tr.keypoints, tr.xyxy, hand_rules).hands
-            tol = hand_rules.tolerance * max(tr.height, 1.0)
+            hands = visible_hands(tr.keypoints, tr.xyxy, self.hand_rules).hands
             out.append(Observation(tr.track_id, clamp_point(*tr.ground(view), w, h), tr.height,
                                    tr.conf, tuple((hd.x, hd.y) for hd in hands), tr.appearance,
-                                   hand_tol=tol))  # fmt: skip
+                                   hand_tol=hands[0].tol if hands else 0.0))  # fmt: skip
         return out
 
     def _needs_inference(self, image: np.ndarray) -> bool:

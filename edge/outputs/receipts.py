@@ -26,15 +26,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from exteros.contract import topic
+
 RECEIPT_SCHEMA = "exteros.receipt/1"
-ACKS_KIND = "acks"
 Key = tuple[str, str]  # (topic kind "events"/"visits", event_id or visit_id)
 ID_FIELD = {"events": "event_id", "visits": "visit_id"}
 
 
 def acks_topic(device_id: str) -> str:
     """Where the central store sends this device's receipts."""
-    return f"exteros/v1/{device_id}/{ACKS_KIND}"
+    return topic(device_id, "acks")
 
 
 def message_key(topic: str, payload: bytes) -> Key | None:

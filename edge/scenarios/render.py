@@ -15,11 +15,11 @@ from functools import cache
 import cv2
 import numpy as np
 
+from edge.modelzoo import WRISTS
 from edge.scenarios import scene
 from edge.scenarios.spec import Actor, ScenarioSpec, position
 from edge.scenarios.sprites import Sprite, load_sprite
 
-WRISTS = (9, 10)
 REACH_ANGLE = 60.0  # degrees the arm swings out from hanging down when reaching
 REACH_RAMP_S = 0.4  # time to swing it out (and back)
 

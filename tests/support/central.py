@@ -35,7 +35,6 @@ class ProcWorker:
 
     def __init__(self, db_url: str, port: int, client_id: str, log: Path) -> None:
         self.log = log
-        self.client_id = client_id
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "central", "--db", db_url, "ingest", "--mqtt-port", str(port),
              "--client-id", client_id],
