@@ -113,7 +113,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     finally:
         delivered = close_outputs(outputs, args.drain_timeout)
     print_table(report)
-    decode_error = getattr(report, "decode_error", None)
+    decode_error = report.decode_error
     if decode_error:
         print(f"{PROG}: warning: {args.video}: {decode_error}", file=sys.stderr)
     if not delivered:

@@ -26,7 +26,7 @@ from edge.detector import Detector, UltralyticsDetector
 from edge.outputs import Message, Output
 from edge.pipeline import CameraPipeline, CameraStats, FrameResult
 from edge.sources import Frame, SourceError, VideoFileSource
-from edge.timebase import processed_rate
+from edge.timebase import frame_step, processed_rate
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -45,8 +45,12 @@ class ReplayReport:
     stride: int  # source frames per processed frame, rounded (frames are picked by time)
     frames_read: int = 0  # frames decoded
     video_fps: float = 0.0  # rate of the file's frames (measured from its times)
-    processed_fps: float = 0.0  # processed frames per second of video time
     decode_error: str | None = None  # set when the file stopped decoding before its end
+
+    @property
+    def processed_fps(self) -> float:
+        """Processed frames per second of video time."""
+        return self.stats.frames / self.duration_s if self.duration_s > 0 else 0.0
 
     @property
     def fps(self) -> float:
@@ -117,7 +121,7 @@ def replay(
     camera = cfg.camera(camera_id)
     source = VideoFileSource(video, fps=camera.fps)
     rate = processed_rate(source.fps, cfg.model.process_fps)
-    stride = max(1, round(source.fps / rate))
+    stride = frame_step(source.fps, cfg.model.process_fps)
     detector = detector or UltralyticsDetector(cfg.model)
     pipe = CameraPipeline(cfg, camera, detector, rate, start)
     annotator = None
@@ -167,7 +171,6 @@ def replay(
         stride=stride,
         frames_read=source.frames_read,
         video_fps=source.fps,
-        processed_fps=pipe.stats.frames / duration if duration > 0 else 0.0,
         decode_error=source.decode_error,
     )
 

@@ -34,7 +34,7 @@ def measured_fps(pts_ms: Sequence[float]) -> float | None:
     if any(g <= 0 for g in gaps):
         return None
     gap = statistics.median(gaps)
-    return 1000.0 / gap if gap > 0 else None
+    return 1000.0 / gap
 
 
 def frame_rate(declared_fps: float, measured: float | None) -> float:
@@ -46,8 +46,6 @@ def frame_rate(declared_fps: float, measured: float | None) -> float:
 
 def processed_rate(frame_fps: float, process_fps: float) -> float:
     """Frames per second that ``FrameSelector`` passes on a constant-rate file."""
-    if process_fps <= 0 or frame_fps <= process_fps:
-        return frame_fps
     return frame_fps / frame_step(frame_fps, process_fps)
 
 

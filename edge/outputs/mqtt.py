@@ -72,20 +72,16 @@ from edge.outputs.receipts import ReceiptWindow, acks_topic, message_key, parse_
 from exteros.contract import DeviceStatus, Heartbeat, now_utc, payload_for, topic
 
 __all__ = [
-    "CONFIRM_TIMEOUT_S",
     "MAX_UNCONFIRMED",
     "MqttOutput",
     "MqttSetupError",
     "OutboxBusyError",
-    "confirm_timeout_s",
     "describe_connect_error",
 ]
 
 log = logging.getLogger(__name__)
 
 ERROR_LOG_INTERVAL_S = 60.0
-# No receipt this long after the PUBACK: send again (``outbox.confirm_timeout_s``).
-CONFIRM_TIMEOUT_S = 30.0
 # Rows published and waiting for a receipt: beyond this no new row is published.
 MAX_UNCONFIRMED = 20_000
 DUE_CHECK_S = 0.1
@@ -101,11 +97,6 @@ _WAKE_ITEM = (_WAKE,)
 
 class OutboxBusyError(MqttSetupError):
     """Another process (or output) already publishes from this outbox."""
-
-
-def confirm_timeout_s(cfg: EdgeConfig) -> float:
-    """``outbox.confirm_timeout_s`` (env ``EXTEROS_OUTBOX__CONFIRM_TIMEOUT_S``)."""
-    return cfg.outbox.confirm_timeout_s
 
 
 def _compact(payload: dict[str, Any]) -> bytes:
@@ -126,7 +117,6 @@ class MqttOutput:
         version: str,
         announce: bool = True,
         client_id: str | None = None,
-        confirm_timeout: float | None = None,
     ) -> None:
         self.cfg = cfg
         self.version = version
@@ -165,14 +155,13 @@ class MqttOutput:
         self.last_error: str | None = None
         self._last_error_logged = 0.0
         self._was_connected = False
-        self._subscribed = False
         # Publisher-thread state.
         self._window_cfg = cfg.outbox.max_inflight
         self._window_size = self._window_cfg
         self._rate = cfg.outbox.drain_rate
         self._tokens = float(self._window_size)
         self._tokens_at = time.monotonic()
-        self.confirm_timeout_s = confirm_timeout or confirm_timeout_s(cfg)
+        self.confirm_timeout_s = cfg.outbox.confirm_timeout_s
         self._window = ReceiptWindow(
             confirm_timeout_s=self.confirm_timeout_s,
             puback_timeout_s=2.0 * cfg.mqtt.keepalive_s,
@@ -471,8 +460,6 @@ class MqttOutput:
                 )
                 log.error("%s", text)
                 self.last_error = text
-            else:
-                self._subscribed = True
         elif kind == _DISCONNECTED:
             self._ready = False
             if self._was_connected:
