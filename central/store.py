@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -286,13 +285,6 @@ def conflict_reason(what: str, row: dict, diff: list[str]) -> str:
     )
 
 
-_FINITE: dict[type[BaseModel], tuple[str, ...]] = {
-    Event: ("dwell_s", "confidence"),
-    VisitSummary: ("dwell_s",),
-    Heartbeat: ("uptime_s",),
-}
-
-
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -308,10 +300,6 @@ def parse_strict(model: type[M], payload: bytes) -> M:
         if exc.errors() and exc.errors()[0]["type"] == "json_invalid":
             raise Rejected(f"not JSON: {exc.errors()[0]['msg']}") from None
         raise Rejected(_validation_reason(exc)) from None
-    for name in _FINITE.get(model, ()):
-        value = getattr(obj, name)
-        if not math.isfinite(value):
-            raise Rejected(f"invalid payload: {name} must be a finite number, not {value}")
     return obj
 
 

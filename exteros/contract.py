@@ -94,7 +94,7 @@ KIND_ORDER = (
 class Event(BaseModel):
     """One counted event (``exteros.event/1``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     schema_: Literal["exteros.event/1"] = Field(
         default=EVENT_SCHEMA, alias="schema", description="payload schema and version"
@@ -117,7 +117,7 @@ class Event(BaseModel):
 class VisitSummary(BaseModel):
     """One ended visit (``exteros.visit/1``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     schema_: Literal["exteros.visit/1"] = Field(
         default=VISIT_SCHEMA, alias="schema", description="payload schema and version"
@@ -138,7 +138,7 @@ class VisitSummary(BaseModel):
 class DeviceStatus(BaseModel):
     """Retained status message; the broker's will message sets ``offline``."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     state: Literal["online", "offline"]
     at: Timestamp
@@ -149,7 +149,7 @@ class DeviceStatus(BaseModel):
 
 
 class CameraHealth(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     fps: float = Field(ge=0, description="frames processed per second")
     connected: bool = Field(description="the source delivers frames")
@@ -159,7 +159,7 @@ class CameraHealth(BaseModel):
 class Heartbeat(BaseModel):
     """Sent every 60 s on ``exteros/v1/{device_id}/heartbeat``."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     at: Timestamp
     uptime_s: float = Field(ge=0)

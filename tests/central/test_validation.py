@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -58,3 +59,22 @@ def test_visit_and_heartbeat_bounds():
                    cameras={"c": CameraHealth(fps=1, connected=True,
                                               last_frame_at=NOW + timedelta(days=1))})  # fmt: skip
     assert "cameras.c.last_frame_at" in heartbeat_problem(hb, W)
+
+
+@pytest.mark.parametrize("field", ["dwell_s", "confidence"])
+@pytest.mark.parametrize("value", ["Infinity", "-Infinity", "NaN"])
+def test_non_finite_numbers_are_refused_by_ingest_and_import_alike(tmp_path, field, value):
+    """One rule in the contract models: MQTT ingest and `exteros-central import` agree."""
+    from central.importer import ImportFileError, _check
+    from central.store import Rejected, parse_strict
+    from exteros.contract import Event
+
+    payload = sc.make_event("discovery", NOW - timedelta(hours=1), 1).to_payload()
+    payload[field] = "@"
+    line = json.dumps(payload).replace('"@"', value)
+    with pytest.raises(Rejected, match=field):
+        parse_strict(Event, line.encode())
+    path = tmp_path / "events.jsonl"
+    path.write_text(line + "\n")
+    with pytest.raises(ImportFileError, match=f"1 malformed line.*{field}"):
+        _check(path, W)
