@@ -23,7 +23,10 @@ from central.admin import (
     add_location,
     create_key,
     ensure_company,
+    remove_location,
+    rename_location,
     revoke_key,
+    update_location,
 )
 from central.db import DatabaseUrlError, default_url, make_engine, migrate, normalize_url
 
@@ -74,17 +77,38 @@ def build_parser() -> Parser:
     c_add.add_argument("--timezone", default="UTC", help="the company's default IANA timezone")
     comp.add_parser("list", help="list companies")
 
-    loc = sub.add_parser("locations", help="add or list locations").add_subparsers(
-        dest="action", required=True, parser_class=Parser
-    )
+    loc = sub.add_parser(
+        "locations", help="add, list, update, rename or remove locations"
+    ).add_subparsers(dest="action", required=True, parser_class=Parser)
     l_add = loc.add_parser("add", help="add a location (creates the company if new)")
     l_add.add_argument("name")
     l_add.add_argument("--company", required=True)
-    l_add.add_argument("--timezone", required=True, help="IANA name, e.g. America/New_York")
+    l_add.add_argument(
+        "--timezone",
+        default=None,
+        help="IANA name, e.g. America/New_York (default: the parent's; required without --parent)",
+    )
     l_add.add_argument("--type", default="store", help="store, popup, zone, ... (default store)")
     l_add.add_argument("--parent", default=None, help="parent location of the same company")
     l_list = loc.add_parser("list", help="list locations")
     l_list.add_argument("--company", default=None)
+    l_upd = loc.add_parser("update", help="change a location's timezone, type or parent")
+    l_upd.add_argument("name")
+    l_upd.add_argument("--timezone", default=None, help="IANA name; re-buckets past days too")
+    l_upd.add_argument("--type", default=None, help="store, popup, zone, ...")
+    parent = l_upd.add_mutually_exclusive_group()
+    parent.add_argument("--parent", default=None, help="new parent location (same company)")
+    parent.add_argument("--no-parent", action="store_true", help="make it a top-level location")
+    l_ren = loc.add_parser("rename", help="rename a location; its history stays with it")
+    l_ren.add_argument("old")
+    l_ren.add_argument("new")
+    l_rm = loc.add_parser("remove", help="remove a location without events, visits or children")
+    l_rm.add_argument("name")
+    l_rm.add_argument(
+        "--force",
+        action="store_true",
+        help="also delete its events and visits; its children move up to its parent",
+    )
 
     keys = sub.add_parser("keys", help="create, list or revoke API keys").add_subparsers(
         dest="action", required=True, parser_class=Parser
@@ -96,13 +120,18 @@ def build_parser() -> Parser:
     k_revoke = keys.add_parser("revoke", help="revoke the key with this prefix")
     k_revoke.add_argument("prefix")
 
-    dev = sub.add_parser("devices", help="register or list edge devices").add_subparsers(
+    dev = sub.add_parser("devices", help="register, list or check edge devices").add_subparsers(
         dest="action", required=True, parser_class=Parser
     )
     d_add = dev.add_parser("add", help="register a device to a company")
     d_add.add_argument("device_id")
     d_add.add_argument("--company", required=True)
-    dev.add_parser("list", help="list devices")
+    d_list = dev.add_parser("list", help="list devices: online/offline, version, last heartbeat")
+    d_list.add_argument("--company", default=None)
+    d_status = dev.add_parser(
+        "status", help="device health: heartbeats, outbox, cameras (stalled ones marked)"
+    )
+    d_status.add_argument("--company", default=None)
 
     imp = sub.add_parser("import", help="import an edge --events-out JSONL file")
     imp.add_argument("file")
@@ -173,8 +202,100 @@ def _settings(kind: type[S]) -> S:
         raise CliError(f"{name}: {err['msg']} (got {err.get('input')!r})") from None
 
 
+def _location_admin(engine: Engine, args: argparse.Namespace) -> None:
+    """``locations update`` / ``rename`` / ``remove``."""
+    if args.action == "update":
+        changes = update_location(
+            engine,
+            args.name,
+            timezone=args.timezone,
+            type_=args.type,
+            parent=args.parent,
+            no_parent=args.no_parent,
+        )
+        print(f"updated location {args.name}: {'; '.join(changes) or 'nothing changed'}")
+    elif args.action == "rename":
+        kept = rename_location(engine, args.old, args.new)
+        print(
+            f"renamed location {args.old} to {args.new}; its {kept.events} events and "
+            f"{kept.visits} visits stay with it"
+        )
+        _note(
+            f"note: devices still sending {args.old!r} get their events and visits "
+            "dead-lettered (unknown location) and their heartbeats refused whole, until their "
+            f"calibration names {args.new!r}; restart the ingest workers now (they cache "
+            "location names and would go on storing the old name)"
+        )
+    else:
+        gone = remove_location(engine, args.name, force=args.force)
+        moved = ""
+        if gone.children:
+            moved = f"; {', '.join(gone.children)} moved to {gone.new_parent or 'the top level'}"
+        print(
+            f"removed location {args.name} with {gone.events} events and "
+            f"{gone.visits} visits{moved}"
+        )
+        _note("note: restart the ingest workers now (they cache location names)")
+
+
+def _devices(engine: Engine, args: argparse.Namespace) -> None:
+    """``devices list`` / ``status``: liveness from heartbeats and status (central.devices)."""
+    from central.devices import DeviceHealth, device_health
+    from central.models import Company
+
+    companies = select(Company.id, Company.name).order_by(Company.name)
+    if args.company:
+        companies = companies.where(Company.name == args.company)
+    with engine.connect() as conn:
+        found = conn.execute(companies).all()
+        if args.company and not found:
+            raise CliError(f"unknown company {args.company!r}")
+        health: list[tuple[str, DeviceHealth]] = [
+            (name, d) for cid, name in found for d in device_health(conn, cid)
+        ]
+    if args.action == "list":
+        for company, d in health:
+            state = "online" if d.online else "offline"
+            fields = (d.device_id, company, state, d.version, d.last_heartbeat)
+            print("\t".join(v if v is not None else "-" for v in fields))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for col in (
+        "device", "company", "state", "last heartbeat", "version", "outbox",
+        "camera", "fps", "connected", "last frame", "",
+    ):  # fmt: skip
+        table.add_column(col, no_wrap=True, justify="right" if col in ("outbox", "fps") else "left")
+    for company, d in health:
+        head = [
+            d.device_id,
+            company,
+            "online" if d.online else "OFFLINE",
+            d.last_heartbeat or "never",
+            d.version or "-",
+            str(d.outbox_depth) if d.outbox_depth is not None else "-",
+        ]
+        if not d.cameras:
+            table.add_row(*head, "-", "-", "-", "-", "")
+        for i, cam in enumerate(d.cameras):
+            table.add_row(
+                *(head if i == 0 else [""] * len(head)),
+                cam.camera_id,
+                f"{cam.fps:.1f}" if cam.fps is not None else "-",
+                {True: "yes", False: "no", None: "-"}[cam.connected],
+                cam.last_frame or "never",
+                "STALLED" if cam.stalled else "",
+            )
+    if not health:
+        _note("no devices registered" + (f" to {args.company}" if args.company else ""))
+        return
+    Console(file=sys.stdout, width=200).print(table)
+
+
 def run(args: argparse.Namespace) -> int:
-    from central.models import ApiKey, Company, DeadLetter, Device, Location
+    from central.models import ApiKey, Company, DeadLetter, Location
 
     engine = _engine(args)
     if args.cmd == "migrate":
@@ -196,12 +317,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.cmd == "locations":
         if args.action == "add":
-            _lid, new_company = add_location(
+            lid, new_company = add_location(
                 engine, args.name, args.company, args.timezone, args.type, args.parent
             )
             if new_company:
                 _note(f"created company {args.company}")
-            print(f"added location {args.name} ({args.type}, {args.timezone}) to {args.company}")
+            with engine.connect() as conn:
+                tz = conn.execute(select(Location.timezone).where(Location.id == lid)).scalar_one()
+            print(f"added location {args.name} ({args.type}, {tz}) to {args.company}")
+        elif args.action in ("update", "rename", "remove"):
+            _location_admin(engine, args)
         else:
             stmt = (
                 select(Location.name, Company.name, Location.type, Location.timezone)
@@ -220,14 +345,7 @@ def run(args: argparse.Namespace) -> int:
                 _note(f"created company {args.company}")
             print(f"registered device {args.device_id} to {args.company}")
         else:
-            devices = (
-                select(Device.id, Company.name, Device.state, Device.version)
-                .join(Company, Company.id == Device.company_id)
-                .order_by(Device.id)
-            )
-            with engine.connect() as conn:
-                for device in conn.execute(devices):
-                    print("\t".join(str(v) if v is not None else "-" for v in device))
+            _devices(engine, args)
         return 0
     if args.cmd == "keys":
         if args.action == "create":
