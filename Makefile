@@ -4,18 +4,30 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DASHBOARD := $(VENV)/.dashboard
 
-.PHONY: setup services models demo test test-fast lint typecheck bench clean
+.PHONY: setup services models demo test test-fast lint typecheck bench dist clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(DASHBOARD)
 
-# torch/torchvision are pinned (constraints.txt) so pip never picks another build (the only working pair here).
+# Developers and CI get every role (the `dev` extra; the roles are in pyproject.toml and
+# docs/development.md). torch/torchvision are pinned (constraints.txt) so pip never picks
+# another build (the only working pair here).
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt torch torchvision
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev,fast]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+# The dashboard's chart library, vendored with npm into central/dashboard/static/vendor/
+# (gitignored). Without npm the dashboard shows tables only: `make services` installs
+# Node.js, then `make setup` again.
+$(DASHBOARD): $(wildcard scripts/build-dashboard.sh central/dashboard/package-lock.json) | $(STAMP)
+	@if [ ! -f scripts/build-dashboard.sh ]; then touch $@; \
+	elif command -v npm >/dev/null; then bash scripts/build-dashboard.sh && touch $@; \
+	else echo "setup: npm is missing: the dashboard charts are not vendored" \
+	  "(make services installs Node.js; then make setup)"; fi
 
 # Services and system packages the tests need: Mosquitto, PostgreSQL, Chromium.
 services:
@@ -52,5 +64,12 @@ bench: setup models
 	$(BIN)/python bench/bench_outbox.py
 	$(BIN)/python bench/bench_central.py
 
+# The offline install artifact for store devices (docs/deployment.md): the wheels of the
+# `edge` role for CPython 3.11 manylinux x86_64, the OpenVINO exports, deploy/, a manifest
+# and SHA256SUMS, in dist/exteros-edge-<version>/ and dist/exteros-edge-<version>.tar.
+# Install on a device: sudo DIR/deploy/install.sh --from DIR (no network needed).
+dist: setup models
+	$(BIN)/python scripts/build_dist.py --out dist --tar
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache dist

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Install Exteros on a store device (or a central host) from a checkout or an unpacked release.
+# Install Exteros on a store device (or a central host) from a release or a checkout.
 #
-#   sudo deploy/install.sh                  # install, create the user, enable exteros-edge
+#   sudo DIR/deploy/install.sh --from DIR   # a release from `make dist`: no network at all
+#   sudo deploy/install.sh                  # from a checkout, downloading from PyPI
 #   sudo DESTDIR=/tmp/stage deploy/install.sh   # stage into a root for packaging; enables nothing
 #
 # What it does (every step is idempotent; running it again updates the package and
 # leaves a technician's files alone):
-#   - a Python 3.11 venv at /opt/exteros/venv with this project, torch/torchvision pinned
-#     by constraints.txt (the only pair that installs here)
-#   - the person model into /opt/exteros/models (checked against its sha256)
+#   - a Python 3.11 venv at /opt/exteros/venv with this project and its role's extras:
+#     with --from, the release's wheels only (pip --no-index, its SHA256SUMS checked
+#     first); from a checkout, PyPI with torch/torchvision pinned by constraints.txt
+#   - the person model into /opt/exteros/models: with --from, the release's OpenVINO
+#     exports are copied (nothing is exported on the device); from a checkout, the
+#     weights are fetched (checked against their sha256) and exported
 #   - the systemd units into /etc/systemd/system, the service user (sysusers.d)
 #   - /etc/exteros/edge.yaml from deploy/edge.yaml, only if there is none yet
 #   - empty /etc/exteros/mqtt-password and ingest-mqtt-password (mode 0600) if there are
@@ -17,6 +21,10 @@
 #   - with no DESTDIR and systemd running: sysusers, daemon-reload, enable exteros-edge
 #
 # Options (or the environment variable in brackets):
+#   --from DIR               install from the release in DIR (dist/exteros-edge-VERSION from
+#                            `make dist`), with no network [EXTEROS_FROM]
+#   --extras LIST            the package's extras [EXTEROS_EXTRAS] (default: edge with --from,
+#                            edge,tools from a checkout; --enable-central adds central)
 #   --python PATH            interpreter for the venv [EXTEROS_PYTHON] (default python3.11/python3)
 #   --no-deps                install only the project, not its dependencies [EXTEROS_INSTALL_NO_DEPS=1]
 #   --reuse-site-packages D  make the venv see an existing site-packages D (implies --no-deps)
@@ -39,6 +47,8 @@ MODEL_FILE="${EXTEROS_MODEL_FILE:-}"
 NO_MODEL="${EXTEROS_INSTALL_NO_MODEL:-0}"
 NO_ENABLE="${EXTEROS_INSTALL_NO_ENABLE:-0}"
 ENABLE_CENTRAL="${EXTEROS_ENABLE_CENTRAL:-0}"
+FROM="${EXTEROS_FROM:-}"
+EXTRAS="${EXTEROS_EXTRAS:-}"
 MODEL_NAME="yolo11n-pose.pt"
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
@@ -53,6 +63,8 @@ while [ $# -gt 0 ]; do
     --no-enable) NO_ENABLE=1; shift ;;
     --enable-central) ENABLE_CENTRAL="$2"; shift 2 ;;
     --src) SRC="$2"; shift 2 ;;
+    --from) FROM="$2"; shift 2 ;;
+    --extras) EXTRAS="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -68,7 +80,33 @@ UNIT_DIR="$DESTDIR/etc/systemd/system"
 CONF_DIR="$DESTDIR/etc/exteros"
 SYSUSERS_DIR="$DESTDIR/usr/lib/sysusers.d"
 
-[ -f "$SRC/pyproject.toml" ] || die "no pyproject.toml in $SRC (use --src)"
+if [ -n "$FROM" ]; then
+  # A release: its units, docs and wheels, whichever install.sh runs.
+  [ -d "$FROM" ] || die "--from: $FROM is not a directory"
+  FROM="$(cd "$FROM" && pwd)"
+  if [ ! -f "$FROM/SHA256SUMS" ] || [ ! -d "$FROM/wheels" ]; then
+    die "--from: $FROM is not a release (no SHA256SUMS or wheels/; build one with make dist)"
+  fi
+  [ -z "$REUSE_SITE" ] || die "--from and --reuse-site-packages exclude each other"
+  say "checking $FROM/SHA256SUMS"
+  (cd "$FROM" && sha256sum --quiet --strict -c SHA256SUMS) \
+    || die "$FROM does not match its SHA256SUMS (a damaged or altered copy)"
+  shopt -s nullglob
+  WHEELS=("$FROM"/wheels/exteros-[0-9]*.whl)
+  shopt -u nullglob
+  [ ${#WHEELS[@]} -eq 1 ] || die "--from: expected one exteros wheel in $FROM/wheels"
+  WHEEL="${WHEELS[0]}"
+  VERSION="$(basename "$WHEEL" | cut -d- -f2)"
+  HERE="$FROM/deploy"
+  SRC="$FROM"
+  [ -n "$EXTRAS" ] || EXTRAS=edge
+else
+  [ -f "$SRC/pyproject.toml" ] || die "no pyproject.toml in $SRC (use --src)"
+  [ -n "$EXTRAS" ] || EXTRAS=edge,tools
+fi
+if [ "$ENABLE_CENTRAL" -gt 0 ] 2>/dev/null && [[ ",$EXTRAS," != *,central,* ]]; then
+  EXTRAS="$EXTRAS,central"
+fi
 if [ -n "$REUSE_SITE" ]; then
   [ -d "$REUSE_SITE" ] || die "--reuse-site-packages: $REUSE_SITE is not a directory"
   REUSE_SITE="$(cd "$REUSE_SITE" && pwd)"
@@ -83,6 +121,14 @@ fi
 [ -n "$PYTHON" ] || die "no python3.11 found (apt-get install python3 python3-venv)"
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
   || die "$PYTHON is not Python 3.11 (the project needs 3.11; use --python)"
+if [ -n "$FROM" ]; then
+  HELD="$("$PYTHON" -c 'import json, sys; print(",".join(json.load(open(sys.argv[1]))["extras"]))' \
+    "$FROM/manifest.json")" || die "$FROM/manifest.json is missing or unreadable"
+  for extra in ${EXTRAS//,/ }; do
+    [[ ",$HELD," == *",$extra,"* ]] || die "the release in $FROM holds the wheels of" \
+      "[$HELD], not $extra (build one: scripts/build_dist.py --extras $EXTRAS)"
+  done
+fi
 
 umask 022
 
@@ -106,22 +152,34 @@ if ! "$VPY" -c 'import pip' 2>/dev/null; then
 fi
 
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_NO_INPUT=1
-# Build from a private copy: an in-tree build would write build/ and *.egg-info into $SRC.
-BUILD_TMP="$(mktemp -d)"
-trap 'rm -rf "$BUILD_TMP"' EXIT
-tar -C "$SRC" --exclude=.git --exclude=.venv --exclude=build --exclude=dist \
-  --exclude='*.egg-info' --exclude=__pycache__ --exclude=models --exclude=state \
-  --exclude=node_modules -cf - . | tar -C "$BUILD_TMP" -xf -
-mkdir -p "$BUILD_TMP/models"
-
-if [ "$NO_DEPS" = 1 ]; then
-  say "installing exteros (no dependencies) into $VENV"
-  "$VPY" -m pip install -q --no-deps --no-build-isolation --force-reinstall "$BUILD_TMP"
+if [ -n "$FROM" ]; then
+  # Only the release's wheels: no index, and no pip.conf or PIP_* setting of this host.
+  export PIP_CONFIG_FILE=/dev/null PIP_NO_INDEX=1 PIP_FIND_LINKS="$FROM/wheels"
+  unset PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_CONSTRAINT PIP_REQUIREMENT
+  if compgen -G "$FROM/wheels/pip-[0-9]*.whl" >/dev/null; then
+    "$VPY" -m pip install -q --upgrade pip
+  fi
+  say "installing exteros $VERSION [$EXTRAS] from $FROM/wheels into $VENV (offline)"
+  "$VPY" -m pip install -q --no-deps --force-reinstall "$WHEEL"
+  if [ "$NO_DEPS" != 1 ]; then
+    "$VPY" -m pip install -q "exteros[$EXTRAS]==$VERSION"
+  fi
 else
-  say "installing exteros with dependencies into $VENV (torch is large: this takes a while)"
-  "$VPY" -m pip install -q --upgrade pip
-  "$VPY" -m pip install -q -c "$SRC/constraints.txt" \
-    "torch==2.14.1" "torchvision==0.29.1" "$BUILD_TMP"
+  # Build from a private copy: an in-tree build would write build/ and *.egg-info into $SRC.
+  BUILD_TMP="$(mktemp -d)"
+  trap 'rm -rf "$BUILD_TMP"' EXIT
+  tar -C "$SRC" --exclude=.git --exclude=.venv --exclude=build --exclude=dist \
+    --exclude='*.egg-info' --exclude=__pycache__ --exclude=models --exclude=state \
+    --exclude=node_modules -cf - . | tar -C "$BUILD_TMP" -xf -
+  mkdir -p "$BUILD_TMP/models"
+  if [ "$NO_DEPS" = 1 ]; then
+    say "installing exteros (no dependencies) into $VENV"
+    "$VPY" -m pip install -q --no-deps --no-build-isolation --force-reinstall "$BUILD_TMP"
+  else
+    say "installing exteros [$EXTRAS] with dependencies into $VENV (tools bring PyTorch: a while)"
+    "$VPY" -m pip install -q --upgrade pip
+    "$VPY" -m pip install -q -c "$SRC/constraints.txt" "${BUILD_TMP}[$EXTRAS]"
+  fi
 fi
 # pip records where it installed from; a temp dir name would differ between runs.
 find "$SITE" -maxdepth 2 -path '*/exteros-*.dist-info/direct_url.json' -delete
@@ -133,7 +191,15 @@ if [ -n "$DESTDIR" ]; then
 fi
 
 # --- the model --------------------------------------------------------------------------------
-if [ "$NO_MODEL" != 1 ]; then
+if [ "$NO_MODEL" != 1 ] && [ -n "$FROM" ]; then
+  # The release's exports, as `make models` made them: the device never exports.
+  say "copying the models from $FROM/models into $PREFIX/models"
+  for model in "$FROM"/models/*; do
+    rm -rf "${ROOT_PREFIX:?}/models/$(basename "$model")"
+    cp -R "$model" "$ROOT_PREFIX/models/"
+  done
+  chmod -R u=rwX,go=rX "$ROOT_PREFIX/models"
+elif [ "$NO_MODEL" != 1 ]; then
   if [ -n "$MODEL_FILE" ] && [ ! -e "$ROOT_PREFIX/models/$MODEL_NAME" ]; then
     install -m 0644 "$MODEL_FILE" "$ROOT_PREFIX/models/$MODEL_NAME"
   fi
@@ -152,7 +218,8 @@ print(fetch(sys.argv[1], Path(sys.argv[2])))' "$MODEL_NAME" "$ROOT_PREFIX/models
     EXTEROS_MODELS_DIR="$ROOT_PREFIX/models" "$VPY" -c 'from edge.config import ModelConfig
 from edge.detector import materialize_weights as m
 for size in ((384, 640), (736, 1280), (704, 928)): m(ModelConfig(), size)' \
-      >/dev/null || say "OpenVINO export failed: the edge will export on first start"
+      >/dev/null || say "OpenVINO export failed (it needs the tools extra): the edge" \
+        "will try on first start; a release from make dist brings the exports"
   fi
 fi
 

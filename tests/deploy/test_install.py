@@ -11,18 +11,17 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 import sysconfig
 from pathlib import Path
 
 import pytest
 
 from edge.modelzoo import REGISTRY, sha256_of
+from tests.deploy.staging import base_python, systemd_analyze_verify, tree, tree_diff
 from tests.deploy.units import DEPLOY, UNITS, environment, last, parse_unit
 
 REPO = DEPLOY.parent
 MODEL = "yolo11n-pose.pt"
-EXCLUDE_DIRS = {"__pycache__", ".cache", "pip-cache"}
 
 
 def snapshot_source(dest: Path) -> Path:
@@ -41,29 +40,6 @@ def snapshot_source(dest: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target)
     return dest
-
-
-def tree(root: Path) -> dict[str, str]:
-    """path -> sha256 (files), '->target' (links) or 'dir'; skips caches and .pyc."""
-    out: dict[str, str] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in EXCLUDE_DIRS)
-        rel_dir = Path(dirpath).relative_to(root)
-        out[str(rel_dir)] = "dir"
-        for name in filenames:
-            if name.endswith(".pyc"):
-                continue
-            p = Path(dirpath) / name
-            rel = str(rel_dir / name)
-            if p.is_symlink():
-                out[rel] = "->" + os.readlink(p)
-            else:
-                out[rel] = hashlib.sha256(p.read_bytes()).hexdigest() + f" {p.stat().st_mode:o}"
-    return out
-
-
-def base_python() -> str:
-    return getattr(sys, "_base_executable", None) or sys.executable
 
 
 def local_model() -> Path | None:
@@ -108,10 +84,7 @@ def installed(tmp_path_factory):
 def test_install_twice_gives_the_same_tree(installed) -> None:
     dest, (first, second), logs, *_ = installed
     assert first, "install.sh installed nothing"
-    added = sorted(set(second) - set(first))
-    removed = sorted(set(first) - set(second))
-    changed = sorted(k for k in set(first) & set(second) if first[k] != second[k])
-    assert (added, removed, changed) == ([], [], [])
+    assert tree_diff(first, second) == ([], [], [])
     assert "keeping existing" in logs[1]
 
 
@@ -205,25 +178,8 @@ def test_units_reference_paths_the_installer_creates(installed) -> None:
     "test_units.py still checks the keys",
 )
 def test_systemd_analyze_verify_on_the_installed_tree(installed, tmp_path) -> None:
-    """`systemd-analyze verify --root=` checks every key and that ExecStart/ExecReload exist
-    inside the installed tree. The root gets the host's stock units (sysinit.target, ...)
-    and /bin/kill, which a real system has."""
     dest, *_ = installed
-    root = tmp_path / "root"
-    shutil.copytree(dest, root, symlinks=True)
-    shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True,
-                    dirs_exist_ok=True)  # fmt: skip
-    (root / "usr/bin").mkdir(parents=True, exist_ok=True)
-    shutil.copy2(shutil.which("kill") or "/bin/kill", root / "usr/bin/kill")
-    if not (root / "bin").exists():
-        (root / "bin").symlink_to("usr/bin")
-    names = [n.replace("@.service", "@1.service") for n in UNITS]
-    proc = subprocess.run(
-        ["systemd-analyze", "verify", f"--root={root}", *names],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = systemd_analyze_verify(dest, tmp_path)
     # verify exits 0 on unknown keys (it only warns), so the output must be empty too.
     assert (proc.returncode, proc.stdout + proc.stderr) == (0, "")
 
@@ -234,3 +190,41 @@ def test_install_sh_passes_shellcheck() -> None:
         ["shellcheck", str(DEPLOY / "install.sh")], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0, proc.stdout
+
+
+def fake_release(root: Path, sums: str) -> Path:
+    (root / "wheels").mkdir(parents=True)
+    (root / "wheels" / "exteros-0.1.0-py3-none-any.whl").write_bytes(b"not a wheel")
+    (root / "SHA256SUMS").write_text(sums)
+    return root
+
+
+def run_install(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(DEPLOY / "install.sh"), *args], capture_output=True,
+                          text=True, timeout=60, env=env)  # fmt: skip
+
+
+def test_from_refuses_a_release_that_does_not_match_its_sums(tmp_path) -> None:
+    release = fake_release(tmp_path / "rel", "0" * 64 + "  wheels/exteros-0.1.0-py3-none-any.whl\n")
+    proc = run_install("--from", str(release), env={**os.environ, "DESTDIR": str(tmp_path / "r")})
+    assert proc.returncode == 1
+    assert f"install.sh: error: {release} does not match its SHA256SUMS" in proc.stderr
+    assert not (tmp_path / "r").exists(), "installed something from a damaged release"
+
+
+def test_from_refuses_a_folder_that_is_no_release(tmp_path) -> None:
+    proc = run_install("--from", str(tmp_path), env={**os.environ, "DESTDIR": str(tmp_path / "r")})
+    assert proc.returncode == 1
+    assert "is not a release (no SHA256SUMS or wheels/; build one with make dist)" in proc.stderr
+
+
+def test_from_refuses_extras_the_release_lacks(tmp_path) -> None:
+    wheel = b"not a wheel"
+    release = fake_release(tmp_path / "rel", hashlib.sha256(wheel).hexdigest()
+                           + "  wheels/exteros-0.1.0-py3-none-any.whl\n")  # fmt: skip
+    (release / "manifest.json").write_text('{"extras": ["edge"]}')
+    env = {**os.environ, "DESTDIR": str(tmp_path / "r"), "EXTEROS_PYTHON": base_python()}
+    proc = run_install("--from", str(release), "--enable-central", "2", env=env)
+    assert proc.returncode == 1
+    assert "holds the wheels of [edge], not central" in proc.stderr
+    assert not (tmp_path / "r").exists()
