@@ -223,8 +223,8 @@ def _location_admin(engine: Engine, args: argparse.Namespace) -> None:
         _note(
             f"note: devices still sending {args.old!r} get their events and visits "
             "dead-lettered (unknown location) and their heartbeats refused whole, until their "
-            f"calibration names {args.new!r}; restart the ingest workers now (they cache "
-            "location names and would go on storing the old name)"
+            f"calibration names {args.new!r}; running ingest workers see the rename "
+            "within 10 s (they cache location names that long)"
         )
     else:
         gone = remove_location(engine, args.name, force=args.force)
@@ -235,7 +235,10 @@ def _location_admin(engine: Engine, args: argparse.Namespace) -> None:
             f"removed location {args.name} with {gone.events} events and "
             f"{gone.visits} visits{moved}"
         )
-        _note("note: restart the ingest workers now (they cache location names)")
+        _note(
+            "note: running ingest workers see the removal within 10 s "
+            "(they cache location names that long)"
+        )
 
 
 def _devices(engine: Engine, args: argparse.Namespace) -> None:

@@ -144,7 +144,8 @@ class VisitRow(Base):
         UniqueConstraint(
             "device_id", "visit_id", "location_id", name="uq_visits_device_id_visit_id_location_id"
         ),
-        Index("ix_visits_location_start", "location_id", "started_ms"),
+        # The dwell queries: one location, a range of visit starts, their dwell (covering).
+        Index("ix_visits_location_start_dwell", "location_id", "started_ms", "dwell_s"),
     )
 
 

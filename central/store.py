@@ -341,7 +341,7 @@ class Ingestor:
         self.limits = TimeLimits(settings.clock_skew_s, settings.earliest)
         self.clock = clock
         self._devices: dict[str, tuple[int, float]] = {}
-        self._locations: dict[str, LocationInfo] = {}
+        self._locations: dict[str, tuple[LocationInfo, float]] = {}
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -361,18 +361,31 @@ class Ingestor:
 
     def resolve_locations(self, conn: Connection, names: Iterable[str]) -> dict[str, LocationInfo]:
         """Name -> location for the names that exist. Never creates one: only the admin
-        command does (a device naming a free name must not claim it for its company)."""
+        command does (a device naming a free name must not claim it for its company).
+
+        A found name is cached for ``DEVICE_CACHE_S``: a rename or remove by the admin
+        command reaches a running worker within that time."""
         wanted = set(names)
-        missing = sorted(n for n in wanted if n not in self._locations)
+        now = time.monotonic()
+        found: dict[str, LocationInfo] = {}
+        missing = []
+        for name in wanted:
+            hit = self._locations.get(name)
+            if hit and now - hit[1] < DEVICE_CACHE_S:
+                found[name] = hit[0]
+            else:
+                self._locations.pop(name, None)
+                missing.append(name)
+        missing.sort()
         for i in range(0, len(missing), 500):
             for lid, name, company in conn.execute(
                 select(Location.id, Location.name, Location.company_id).where(
                     Location.name.in_(missing[i : i + 500])
                 )
             ):
-                # A location never changes company, so a found one is cached for good.
-                self._locations[name] = LocationInfo(lid, company)
-        return {n: self._locations[n] for n in wanted if n in self._locations}
+                found[name] = LocationInfo(lid, company)
+                self._locations[name] = (found[name], now)
+        return found
 
     # -- the batch ----------------------------------------------------------------------
 

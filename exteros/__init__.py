@@ -8,7 +8,17 @@ from typing import Any
 
 from exteros.version import __version__
 
-_CLIENT_NAMES = ("Client", "Count", "ExterosError", "Location", "authorize")
+_CLIENT_NAMES = (
+    "Camera",
+    "Client",
+    "Count",
+    "Device",
+    "DwellBucket",
+    "ExterosError",
+    "FunnelBucket",
+    "Location",
+    "authorize",
+)
 __all__ = ["__version__", *_CLIENT_NAMES]
 
 

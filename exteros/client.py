@@ -3,7 +3,10 @@
     import exteros
     api = exteros.authorize("YOUR_API_KEY", base_url="http://127.0.0.1:8000")
     api.impression_counts("madison-ave-store", "2020-01-01")
-    # [Count(hr=9, min=None, date=None, count=100, kind='impression'), ...]
+    # [Count(kind='impression', count=100, hr=9, min=None, date=None), ...]
+    api.funnel("madison-ave-store", "2020-01-01", to="2020-01-31", interval="day")
+    api.dwell("madison-ave-store", "2020-01-01")
+    api.devices()
 
 Every method maps to one endpoint and takes its query parameters. HTTP errors
 raise ``ExterosError`` carrying the API's status and message.
@@ -59,6 +62,59 @@ class Count:
 
 
 @dataclass(frozen=True)
+class FunnelBucket:
+    """All four counts of one bucket, and each later kind's share of its impressions
+    (rounded to 4 decimals; None when the bucket has no impressions)."""
+
+    date: date
+    impressions: int
+    discoveries: int
+    engagements: int
+    interactions: int
+    discovery_rate: float | None
+    engagement_rate: float | None
+    interaction_rate: float | None
+    hr: int | None = None
+    min: int | None = None
+
+
+@dataclass(frozen=True)
+class DwellBucket:
+    """Visits that started in one bucket and their dwell seconds (None without visits)."""
+
+    date: date
+    visits: int
+    mean_dwell_s: float | None
+    median_dwell_s: float | None
+    p90_dwell_s: float | None
+    hr: int | None = None
+    min: int | None = None
+
+
+@dataclass(frozen=True)
+class Camera:
+    """One camera as its device's last heartbeat reported it."""
+
+    camera_id: str
+    fps: float | None
+    connected: bool | None
+    last_frame: datetime | None
+    stalled: bool
+
+
+@dataclass(frozen=True)
+class Device:
+    """An edge device of the key's company and its health."""
+
+    device_id: str
+    online: bool
+    last_heartbeat: datetime | None
+    version: str | None
+    outbox_depth: int | None
+    cameras: list[Camera] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Location:
     """A location; the fields other than ``name`` are filled with ``info=True``."""
 
@@ -68,6 +124,17 @@ class Location:
     children: list[str] = field(default_factory=list)
     type: str | None = None
     timezone: str | None = None
+
+
+def _day(value: date | str) -> str:
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def _utc(value: str | None) -> datetime | None:
+    """``2020-05-30T09:30:10Z`` as an aware UTC datetime; None stays None."""
+    if value is None:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def retry_after_s(value: str | None, now: datetime | None = None) -> float | None:
@@ -141,23 +208,39 @@ class Client:
             )
         return cast(list[Any], resp.json())  # every GET of the API answers a JSON array
 
+    def _traffic(
+        self,
+        endpoint: str,
+        location: str,
+        day: date | str,
+        to: date | str | None,
+        interval: Interval,
+        hour: int | str,
+    ) -> list[Any]:
+        params = {"interval": interval, "hour": str(hour)}
+        if to is not None:
+            params = {"to": _day(to), **params}
+        return self._get(
+            f"/v1/traffic/{endpoint}/{quote(location, safe='')}/{quote(_day(day), safe='')}",
+            params,
+        )
+
     def counts(
         self,
         kind: str,
         location: str,
         day: date | str,
         *,
+        to: date | str | None = None,
         interval: Interval = "hour",
         hour: int | str = "all",
     ) -> list[Count]:
-        """Counts of ``kind`` (impression, discovery, engagement, interaction) for a local day."""
+        """Counts of ``kind`` (impression, discovery, engagement, interaction) for a local day,
+        or for the local days ``day``..``to`` (inclusive, at most 366; each item then has its
+        ``date``)."""
         if kind not in _PATH:
             raise ValueError(f"kind must be one of {', '.join(_PATH)}")
-        day_s = day.isoformat() if isinstance(day, date) else str(day)
-        items = self._get(
-            f"/v1/traffic/{_PATH[kind]}/{quote(location, safe='')}/{quote(day_s, safe='')}",
-            {"interval": interval, "hour": str(hour)},
-        )
+        items = self._traffic(_PATH[kind], location, day, to, interval, hour)
         key = _PLURAL[kind]
         return [
             Count(
@@ -175,44 +258,122 @@ class Client:
         location: str,
         day: date | str,
         *,
+        to: date | str | None = None,
         interval: Interval = "hour",
         hour: int | str = "all",
     ) -> list[Count]:
         """People passing by the location."""
-        return self.counts("impression", location, day, interval=interval, hour=hour)
+        return self.counts("impression", location, day, to=to, interval=interval, hour=hour)
 
     def discovery_counts(
         self,
         location: str,
         day: date | str,
         *,
+        to: date | str | None = None,
         interval: Interval = "hour",
         hour: int | str = "all",
     ) -> list[Count]:
         """People spending at least 3 seconds at the location."""
-        return self.counts("discovery", location, day, interval=interval, hour=hour)
+        return self.counts("discovery", location, day, to=to, interval=interval, hour=hour)
 
     def engagement_counts(
         self,
         location: str,
         day: date | str,
         *,
+        to: date | str | None = None,
         interval: Interval = "hour",
         hour: int | str = "all",
     ) -> list[Count]:
         """People spending at least 10 seconds at the location."""
-        return self.counts("engagement", location, day, interval=interval, hour=hour)
+        return self.counts("engagement", location, day, to=to, interval=interval, hour=hour)
 
     def interaction_counts(
         self,
         location: str,
         day: date | str,
         *,
+        to: date | str | None = None,
         interval: Interval = "hour",
         hour: int | str = "all",
     ) -> list[Count]:
         """People touching or picking up a product at the location."""
-        return self.counts("interaction", location, day, interval=interval, hour=hour)
+        return self.counts("interaction", location, day, to=to, interval=interval, hour=hour)
+
+    def funnel(
+        self,
+        location: str,
+        day: date | str,
+        *,
+        to: date | str | None = None,
+        interval: Interval = "hour",
+        hour: int | str = "all",
+    ) -> list[FunnelBucket]:
+        """All four counts per bucket with the discovery, engagement and interaction rates."""
+        items = self._traffic("funnel", location, day, to, interval, hour)
+        return [
+            FunnelBucket(
+                date=date.fromisoformat(i["date"]),
+                hr=i.get("hr"),
+                min=i.get("min"),
+                impressions=i["impressions"],
+                discoveries=i["discoveries"],
+                engagements=i["engagements"],
+                interactions=i["interactions"],
+                discovery_rate=i["discovery-rate"],
+                engagement_rate=i["engagement-rate"],
+                interaction_rate=i["interaction-rate"],
+            )
+            for i in items
+        ]
+
+    def dwell(
+        self,
+        location: str,
+        day: date | str,
+        *,
+        to: date | str | None = None,
+        interval: Interval = "hour",
+        hour: int | str = "all",
+    ) -> list[DwellBucket]:
+        """Visits per bucket (by local visit start) with their dwell mean, median and p90."""
+        items = self._traffic("dwell", location, day, to, interval, hour)
+        return [
+            DwellBucket(
+                date=date.fromisoformat(i["date"]),
+                hr=i.get("hr"),
+                min=i.get("min"),
+                visits=i["visits"],
+                mean_dwell_s=i["mean-dwell-s"],
+                median_dwell_s=i["median-dwell-s"],
+                p90_dwell_s=i["p90-dwell-s"],
+            )
+            for i in items
+        ]
+
+    def devices(self) -> list[Device]:
+        """The key's company's edge devices: online, last heartbeat, outbox and cameras."""
+        return [
+            Device(
+                device_id=d["device-id"],
+                online=d["online"],
+                last_heartbeat=_utc(d["last-heartbeat"]),
+                version=d["version"],
+                outbox_depth=d["outbox-depth"],
+                cameras=[
+                    Camera(
+                        camera_id=c["camera-id"],
+                        fps=c["fps"],
+                        connected=c["connected"],
+                        last_frame=_utc(c["last-frame"]),
+                        stalled=c["stalled"],
+                    )
+                    for c in d["cameras"]
+                ],
+            )
+            for d in self._get("/v1/devices")
+        ]
 
     def locations(self, *, info: bool = False) -> list[Location]:
         items = self._get("/v1/locations", {"info": "true" if info else "false"})
@@ -231,10 +392,7 @@ class Client:
     def last_update(self, location: str) -> datetime | None:
         """When the store last heard about the location; None if never."""
         items = self._get(f"/v1/locations/last-update/{quote(location, safe='')}")
-        if not items:
-            return None
-        value = items[0]["last-update"].replace("Z", "+00:00")
-        return datetime.fromisoformat(value).astimezone(UTC)
+        return _utc(items[0]["last-update"]) if items else None
 
 
 def authorize(key: str, base_url: str | None = None, **kwargs: Any) -> Client:

@@ -170,3 +170,19 @@ def test_a_row_that_fails_is_dead_lettered_alone(ing, engine, monkeypatch):
     assert (res.events, res.dead) == (5, 1)
     assert "could not be processed: RuntimeError: simulated bug" in res.reasons[0]
     assert count(engine, EventRow) == 5 and count(engine, DeadLetter) == 1
+
+
+def test_a_running_worker_sees_a_rename_once_its_name_cache_expires(ing, engine, monkeypatch):
+    import central.store as store
+    from central.admin import rename_location
+
+    now = [1000.0]
+    monkeypatch.setattr(store.time, "monotonic", lambda: now[0])
+    assert ing.process([ev_msg(seq=1)]).events == 1  # caches the name
+    rename_location(engine, sc.LOCATION, "madison-flagship")
+    now[0] += store.DEVICE_CACHE_S / 2  # within the cache: still the renamed location
+    assert ing.process([ev_msg(seq=2)]).events == 1
+    now[0] += store.DEVICE_CACHE_S  # expired: the old name is unknown now
+    res = ing.process([ev_msg(seq=3)])
+    assert (res.events, res.dead) == (0, 1) and "unknown location" in res.reasons[0]
+    assert ing.process([ev_msg(seq=4, loc="madison-flagship")]).events == 1
