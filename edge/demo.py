@@ -10,7 +10,9 @@ video -> edge (real model) -> MQTT broker -> central ingest -> SQLite -> REST AP
 4. replay the video through the edge with a fixed start time, so the counts
    land on a known local day and hour;
 5. wait until the store has every event the edge produced, then print the four
-   count endpoints as ``curl`` shows them, and where the API docs are.
+   count endpoints of the store (the sample camera counts ``madison-ave-store``, the
+   union of its zones) as ``curl`` shows them, every location's totals (the store
+   and its zones) against the video's ground truth, and where the API docs are.
 
 Everything it started is stopped again, also on Ctrl-C. Both the edge and the
 ingest speak MQTT 5 with shared subscriptions; no pure-Python broker on PyPI
@@ -193,16 +195,38 @@ def central(db: str, *args: str) -> list[str]:
     return [*tool("exteros-central", "central"), "--db", db, *args]
 
 
-def register(db: str, locations: list[str], device_id: str, log: Path) -> str:
+def location_tree(config: dict[str, Any]) -> dict[str, str | None]:
+    """Every location of an edge config -> its parent, stores first: a camera's ``store``
+    is the parent of its zones; a zone of a camera without one hangs under its name's
+    first part (``madison-ave-store.window`` -> ``madison-ave-store``)."""
+    stores: dict[str, str | None] = {}
+    zones: dict[str, str | None] = {}
+    for cam in config["cameras"]:
+        store = cam.get("store")
+        for z in cam["zones"]:
+            loc = z["location"]
+            parent = store or loc.split(".")[0]
+            stores[parent] = None
+            zones[loc] = parent if parent != loc else None
+    tree: dict[str, str | None] = {s: None for s in sorted(stores) if s not in zones}
+    tree.update(sorted(zones.items()))
+    return tree
+
+
+def counted_locations(config: dict[str, Any]) -> list[str]:
+    """The locations the edge sends events for: each camera's zones and counted store."""
+    cams = config["cameras"]
+    stores = [c["store"] for c in cams if c.get("store") and c.get("count_store", True)]
+    zones = [z["location"] for c in cams for z in c["zones"]]
+    return list(dict.fromkeys(stores + zones))
+
+
+def register(db: str, tree: dict[str, str | None], device_id: str, log: Path) -> str:
     """Company, locations (a store and its zones), device and an API key; returns the key."""
-    stores = sorted({loc.split(".")[0] for loc in locations})
-    for store in stores:
-        run_step("adding the sample store", central(db, "locations", "add", store,
-                 "--company", COMPANY, "--timezone", TIMEZONE), log)  # fmt: skip
-    for loc in sorted(set(locations) - set(stores)):
-        parent = loc.rsplit(".", 1)[0]
-        cmd = central(db, "locations", "add", loc, "--company", COMPANY, "--timezone", TIMEZONE,
-                      "--type", "zone", "--parent", parent)  # fmt: skip
+    for loc, parent in tree.items():
+        cmd = central(db, "locations", "add", loc, "--company", COMPANY, "--timezone", TIMEZONE)
+        if parent is not None:
+            cmd += ["--type", "zone", "--parent", parent]
         run_step(f"adding location {loc}", cmd, log)
     run_step("registering the edge device", central(db, "devices", "add", device_id,
              "--company", COMPANY), log)  # fmt: skip
@@ -273,21 +297,27 @@ def wait_for_counts(
         time.sleep(0.5)
 
 
-def print_counts(base: str, key: str, counts: dict[str, dict], truth: dict[str, Any]) -> bool:
-    """Print what curl would show; True when the counts match the video's ground truth."""
-    ok = True
-    for loc, by_kind in counts.items():
+def print_counts(
+    base: str, key: str, counts: dict[str, dict], truth: dict[str, Any], curl: list[str]
+) -> bool:
+    """Print what curl would show for the ``curl`` locations, then every location's totals;
+    True when the counts match the video's ground truth."""
+    for loc in curl:
         print()
         for kind in KINDS:
-            status, body, _ = by_kind[kind]
+            status, body, _ = counts[loc][kind]
             print(f'$ curl -H "Authorization: {key}" {count_url(base, kind, loc)}')
             print(body if status == 200 else f"(HTTP {status}) {body}")
+    print()
+    ok = True
+    width = max(map(len, counts), default=0)
+    for loc, by_kind in counts.items():
         got = {k: by_kind[k][2] for k in KINDS}
         want = {k: int(truth.get("expected_counts", {}).get(loc, {}).get(k, 0)) for k in KINDS}
         match = got == want
         ok = ok and match
         print(
-            f"# {loc}: "
+            f"# {loc + ':':<{width + 1}} "
             + ", ".join(f"{PLURALS[k]} {got[k]}" for k in KINDS)
             + (
                 " (matches the video's ground truth)"
@@ -303,8 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument(
         "--scenario",
-        default="stop12",
-        help="sample video to generate (default stop12: one person stops 12 s)",
+        default="table_window",
+        help="sample video to generate (default table_window: one person stops at the table, "
+        "then at the window: one visit to each zone and one store visit)",
     )
     p.add_argument("--broker", choices=["auto", "mosquitto", "none"], default="auto",
                    help="auto: Mosquitto when installed, else carry events as a file")  # fmt: skip
@@ -374,7 +405,8 @@ def _demo(args: argparse.Namespace, workdir: Path, procs: Processes, keep: bool)
     model = fetch_model()
     say(f"generating the sample store video '{args.scenario}' (cached after the first run)")
     video, config, truth = make_video(args.scenario)
-    locations = sorted({z["location"] for cam in config["cameras"] for z in cam["zones"]})
+    locations = counted_locations(config)  # the store first, then its zones
+    stores = [cam["store"] for cam in config["cameras"] if cam.get("store")]
     device_id = config["device_id"]
 
     broker = args.broker
@@ -393,7 +425,7 @@ def _demo(args: argparse.Namespace, workdir: Path, procs: Processes, keep: bool)
     env.setdefault("YOLO_CONFIG_DIR", str(cache_dir() / "ultralytics"))
     db = f"sqlite:///{workdir / 'central.db'}"
     run_step("creating the database", central(db, "migrate"), steps)
-    key = register(db, locations, device_id, steps)
+    key = register(db, location_tree(config), device_id, steps)
 
     mqtt_port = None
     if broker == "mosquitto":
@@ -443,13 +475,14 @@ def _demo(args: argparse.Namespace, workdir: Path, procs: Processes, keep: bool)
     if not mqtt_port:
         run_step("importing the edge's events", central(db, "import", str(events_file)), steps)
 
-    expected = expected_from_edge(events_file)
-    for loc in locations:
-        expected.setdefault(loc, Counter())
+    sent = expected_from_edge(events_file)
+    expected = {loc: sent.pop(loc, Counter()) for loc in locations}
+    expected.update(sent)
     say("waiting until the store has every event the edge sent")
     with httpx.Client(headers={"Authorization": key}, timeout=10) as client:
         counts = wait_for_counts(client, base, expected, args.timeout)
-    match = print_counts(base, key, counts, truth)
+    curl = [loc for loc in locations if loc in stores] or locations
+    match = print_counts(base, key, counts, truth, curl)
     print()
     print(f"API docs: {base}/docs   (send the header Authorization: {key})")
     if not any(v[2] for by_kind in counts.values() for v in by_kind.values()):

@@ -8,6 +8,11 @@ tracker id change continues the same visit: a new track id that appears close
 to where a just-lost visit was last seen, and looks like it (colour descriptor, when
 the observations carry one), takes that visit over.
 
+A store is one more location of the same kind (``union_inside``, ``union_rules``):
+its floor is the union of a camera's zones and its product areas theirs, so a person
+walking from one zone to another is one store visit when the walk between them is
+shorter than the exit grace.
+
 Each counted kind fires at most once per visit, when its threshold is crossed.
 ``occurred_at`` is the crossing moment (start + threshold) and ``dwell_s`` the
 threshold itself, so the numbers do not depend on the processing rate.
@@ -53,6 +58,35 @@ class Rules:
     engagement_s: float = 10.0
     exit_grace_s: float = 2.0
     interaction_s: float = 0.2
+
+
+def union_rules(rules: Sequence[Rules]) -> Rules:
+    """Thresholds of a location made of several zones (a camera's store).
+
+    The most lenient of each: the lowest confirm/discovery/engagement/interaction times
+    and the longest exit grace. So the store never has a stricter rule than one of its
+    zones, and whatever a zone counts for a person, the store counts too (its visit
+    holds the zone visit and is at least as long). The funnel order is kept.
+    """
+    if not rules:
+        raise ValueError("a store needs at least one zone")
+    return Rules(
+        confirm_s=min(r.confirm_s for r in rules),
+        discovery_s=min(r.discovery_s for r in rules),
+        engagement_s=min(r.engagement_s for r in rules),
+        exit_grace_s=max(r.exit_grace_s for r in rules),
+        interaction_s=min(r.interaction_s for r in rules),
+    )
+
+
+def union_inside(insides: Sequence[Inside]) -> Inside:
+    """Inside any of the regions: the floor of a store seen through several zones."""
+    tests = tuple(insides)
+
+    def inside(x: float, y: float) -> bool:
+        return any(test(x, y) for test in tests)
+
+    return inside
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,10 +76,10 @@ def _config_yaml(spec: ScenarioSpec, video: Path) -> str:
         if z.product_areas:
             zone["product_areas"] = [to_rel(list(a)) for a in z.product_areas]
         zones.append(zone)
-    data = {
-        "device_id": DEVICE_ID,
-        "cameras": [{"camera_id": CAMERA_ID, "source": str(video.resolve()), "zones": zones}],
-    }
+    cam: dict[str, Any] = {"camera_id": CAMERA_ID, "source": str(video.resolve())}
+    if spec.store:
+        cam["store"] = spec.store  # every person in any zone is also a store visit
+    data = {"device_id": DEVICE_ID, "cameras": [{**cam, "zones": zones}]}
     head = f"# Scenario {spec.name!r}: {spec.description}\n# Thresholds and model: defaults.\n"
     return head + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
 
@@ -187,6 +187,7 @@ def _render(
             }
             for z in spec.zones
         },
+        "store": spec.store,
         **truth,
     }
     if stall:

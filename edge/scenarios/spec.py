@@ -64,6 +64,8 @@ class ScenarioSpec:
     bursts: tuple[Burst, ...] = ()
     # Where a camera-stall variant freezes the picture (start time); None = not offered.
     stall_at: float | None = None
+    # The store the camera also counts (config ``store:``): the union of the zones.
+    store: str | None = None
 
     def digest(self, **extra: object) -> str:
         blob = json.dumps({"spec": asdict(self), **extra}, sort_keys=True, default=str)

@@ -3,8 +3,11 @@
 A visit is what docs/contract.md section 1 says: the feet point inside the zone
 polygon, from the first frame inside to the last; a gap outside (or unseen) no
 longer than the exit grace continues it. The kinds follow section 2 with the
-edge config's default thresholds. ``margin_warnings`` lists every quantity that
-lands within the safety margin of a threshold: a fair scenario has none.
+edge config's default thresholds. The store (``spec.store``) is one more location:
+the feet inside any zone, a wrist in any product area (edge/visits.py ``union_inside``;
+with every zone on the defaults, the store's thresholds are the defaults too).
+``margin_warnings`` lists every quantity that lands within the safety margin of a
+threshold: a fair scenario has none.
 """
 
 from __future__ import annotations
@@ -64,29 +67,35 @@ def compute_truth(
         ]
         for z in spec.zones
     }
+    # location -> the zone polygons its floor is made of, and its product areas
+    floors = {loc: [poly] for loc, poly in polys.items()}
+    if spec.store:
+        floors[spec.store] = list(polys.values())
+        areas[spec.store] = [a for zone_areas in list(areas.values()) for a in zone_areas]
     th = THRESHOLDS
     warnings: list[str] = []
     people: dict[str, Any] = {}
-    counts = {z.location: dict.fromkeys(KINDS, 0) for z in spec.zones}
+    counts = {loc: dict.fromkeys(KINDS, 0) for loc in floors}
     for actor in spec.actors:
         per_loc: dict[str, list[dict[str, Any]]] = {}
-        for loc, poly in polys.items():
+        for loc, floor in floors.items():
             inside = []
             wrist_in = []
             for rec in records:
                 pf = rec.get(actor.pid)
-                inside.append(pf is not None and poly.contains(*pf.feet))
+                inside.append(pf is not None and any(p.contains(*pf.feet) for p in floor))
                 wrist_in.append(
                     pf is not None
                     and any(a.contains(*w) for w in pf.wrists.values() for a in areas[loc])
                 )
             # Somebody standing right on a zone edge is in or out by a few pixels of box
-            # jitter: not fair. Standing feet keep STAND_MARGIN_PX from every edge.
+            # jitter: not fair. Standing feet keep STAND_MARGIN_PX from every edge. (The
+            # store's edges are its zones' edges, checked there.)
             for i, rec in enumerate(records):
                 pf = rec.get(actor.pid)
-                if pf is None or pf.moving:
+                if pf is None or pf.moving or loc == spec.store:
                     continue
-                d = cv2.pointPolygonTest(poly.contour, pf.feet, True)
+                d = cv2.pointPolygonTest(floor[0].contour, pf.feet, True)
                 if abs(d) < STAND_MARGIN_PX:
                     warnings.append(
                         f"{actor.pid}@{loc}: stands {d:+.0f}px from the zone edge at {i / fps:.2f}s"

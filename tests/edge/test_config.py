@@ -154,3 +154,51 @@ def test_password_from_credentials_directory(tmp_path, monkeypatch):
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
     cfg = parse_config(base())
     assert cfg.mqtt.resolve_password() == "s3cret"
+
+
+# -- store-level counts (docs/edge.md "Store-level counts") --------------------------------
+@pytest.mark.parametrize(
+    ("camera", "expected"),
+    [
+        ({"store": "Madison Ave"}, "cameras[0].store: 'Madison Ave' is not a slug"),
+        (
+            {"store": "madison-ave-store"},  # the zone of base() has this name
+            "cameras[0].store: 'madison-ave-store' is also a zone's location on this camera; "
+            "the store counts the union of the zones, so name that zone for its part of the "
+            "store (e.g. 'madison-ave-store.floor')",
+        ),
+        (
+            {"count_store": False},
+            "cameras[0].count_store: needs a store: key naming the store location this "
+            "camera counts",
+        ),
+        ({"store": "madison", "count_store": "sometimes"}, "cameras[0].count_store:"),
+    ],
+)
+def test_bad_store_keys_name_the_problem(camera, expected):
+    data = base()
+    data["cameras"][0].update(camera)
+    with pytest.raises(ConfigError) as exc:
+        parse_config(data)
+    assert len(exc.value.errors) == 1, exc.value.errors
+    assert exc.value.errors[0].startswith(expected), exc.value.errors
+
+
+def test_store_is_a_counted_location_unless_switched_off():
+    data = base()
+    data["cameras"][0]["store"] = "madison"
+    cfg = parse_config(data)
+    cam = cfg.cameras[0]
+    assert (cam.store, cam.count_store, cam.counted_store) == ("madison", True, "madison")
+    assert cam.locations() == ["madison-ave-store", "madison"]
+    assert cfg.locations() == ["madison", "madison-ave-store"]
+    data["cameras"][0]["count_store"] = False
+    cfg = parse_config(data)
+    assert cfg.cameras[0].counted_store is None
+    assert cfg.locations() == ["madison-ave-store"]
+    # no store key: nothing changes for existing configs
+    cfg = parse_config(base())
+    cam = cfg.cameras[0]
+    assert (cam.store, cam.counted_store, cam.locations()) == (None, None, ["madison-ave-store"])
+    # a dumped config (count_store: true, store: null) loads again
+    assert parse_config(cfg.model_dump(mode="json")).cameras[0] == cam

@@ -118,3 +118,19 @@ def test_events_and_summary_of_one_visit_share_its_id():
     ev = f.build("shelf", Fired(v, EventKind.impression, 12.8456, 0.5))
     s = f.build("shelf", Ended(v))
     assert ev.visit_id == s.visit_id and ev.event_id == f"{s.visit_id}/impression"
+
+
+def test_a_store_visit_is_published_like_a_zone_visit():
+    """The same visit seen as the store and as a zone: same JSON fields, the store's name
+    as location, ids that differ only by the location."""
+    f = EventFactory("edge-1", "cam-1", BASE)
+    v = visit(conf_sum=1.8, conf_n=2, kinds=[EventKind.impression])
+    zone = f.build("madison-ave-store.window", Fired(v, EventKind.impression, 12.8456, 0.5))
+    store = f.build("madison-ave-store", Fired(v, EventKind.impression, 12.8456, 0.5))
+    assert isinstance(zone, Event) and isinstance(store, Event)
+    assert store.location == "madison-ave-store"
+    assert store.event_id == f"edge-1/cam-1/madison-ave-store/{BASE_MS + 12346}-7/impression"
+    same = {"location", "event_id", "visit_id"}
+    assert store.model_dump(exclude=same) == zone.model_dump(exclude=same)
+    summary = f.build("madison-ave-store", Ended(v))
+    assert isinstance(summary, VisitSummary) and summary.visit_id == store.visit_id
