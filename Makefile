@@ -38,7 +38,7 @@ models: setup
 	test -f models/yolo11n-pose_openvino_model/metadata.yaml || \
 	  $(BIN)/exteros-edge models export yolo11n-pose.pt --format openvino --imgsz 384,640
 	# the automatic input sizes of 720p/1080p (736x1280) and 4:3 SD cameras (704x928)
-	$(BIN)/python -c "from edge.config import ModelConfig; from edge.detector import \
+	$(BIN)/python -c "from edge.config import ModelConfig; from edge.modelzoo import \
 	  materialize_weights as m; [m(ModelConfig(), s) for s in ((736, 1280), (704, 928))]"
 
 demo: setup models

@@ -28,10 +28,11 @@ def track_feet(
     video: str | Path, model: ModelConfig, every: int = 3
 ) -> tuple[list[Sighting], tuple[int, int]]:
     """Detect and track people on every ``every``-th frame; (sightings, (width, height))."""
-    from edge.detector import PersonTracker, UltralyticsDetector  # heavy: torch
+    from edge.detector import build_detector  # loads the inference runtime
+    from edge.tracking import PersonTracker
 
     source = VideoFileSource(video)
-    detector = UltralyticsDetector(model)
+    detector = build_detector(model)
     tracker = PersonTracker(model, process_fps=source.fps / max(every, 1))
     out: list[Sighting] = []
     for frame in source.frames(stride=max(every, 1)):

@@ -216,10 +216,11 @@ print(fetch(sys.argv[1], Path(sys.argv[2])))' "$MODEL_NAME" "$ROOT_PREFIX/models
   if [ "$MODEL_NAME" = yolo11n-pose.pt ]; then
     say "exporting $MODEL_NAME to OpenVINO (384x640, 736x1280 for 720p/1080p, 704x928 for 4:3 SD)"
     EXTEROS_MODELS_DIR="$ROOT_PREFIX/models" "$VPY" -c 'from edge.config import ModelConfig
-from edge.detector import materialize_weights as m
+from edge.modelzoo import materialize_weights as m
 for size in ((384, 640), (736, 1280), (704, 928)): m(ModelConfig(), size)' \
-      >/dev/null || say "OpenVINO export failed (it needs the tools extra): the edge" \
-        "will try on first start; a release from make dist brings the exports"
+      >/dev/null || say "OpenVINO export failed (exporting needs the tools extra, which" \
+        "--extras dropped): the edge cannot load the model until the exports are in" \
+        "$PREFIX/models; install a release from make dist (it brings them) or add tools"
   fi
 fi
 

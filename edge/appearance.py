@@ -66,17 +66,3 @@ def similarity(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
     if na == 0 or nb == 0:
         return None
     return float(np.dot(a, b) / (na * nb))
-
-
-class TrackerEncoder:
-    """The ``encoder(img, bboxes)`` Ultralytics' BoT-SORT / Deep OC-SORT call for ReID.
-
-    ``bboxes`` rows are (cx, cy, w, h, index); returns one descriptor per row.
-    """
-
-    def __call__(self, img: np.ndarray, bboxes: np.ndarray) -> list[np.ndarray]:
-        out = []
-        for row in np.asarray(bboxes, dtype=np.float64):
-            cx, cy, w, h = row[:4]
-            out.append(describe_box(img, (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)))
-        return out

@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -149,6 +150,16 @@ class CameraConfig(Strict):
         description="detection confidence that starts and keeps a track on this camera; "
         "default model.conf; lower (e.g. 0.15) keeps bending shoppers on overhead cameras",
     )
+    store: Slug | None = Field(
+        default=None,
+        description="store location this camera also counts: a person seen in any of its "
+        "zones is one visit to the store (the union of the zones), with its own four kinds",
+    )
+    count_store: bool = Field(
+        default=True,
+        description="with store: count store visits on this camera; false on a camera whose "
+        "view overlaps one that already counts the store, so nobody is counted twice",
+    )
 
     @field_validator("source")
     @classmethod
@@ -171,6 +182,37 @@ class CameraConfig(Strict):
                 raise ValueError(f"location {zone.location!r} has two zones on this camera")
             seen.add(zone.location)
         return self
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, value: str | None, info: ValidationInfo) -> str | None:
+        zones = info.data.get("zones") or []
+        if value is not None and value in {z.location for z in zones}:
+            raise ValueError(
+                f"{value!r} is also a zone's location on this camera; the store counts the "
+                f"union of the zones, so name that zone for its part of the store "
+                f"(e.g. {value + '.floor'!r})"
+            )
+        return value
+
+    @field_validator("count_store")
+    @classmethod
+    def _count_store(cls, value: bool, info: ValidationInfo) -> bool:
+        # runs only when the key is given; false without store switches nothing off (true,
+        # the default, is what a dumped config repeats, so it stays allowed)
+        if not value and "store" in info.data and info.data["store"] is None:
+            raise ValueError("needs a store: key naming the store location this camera counts")
+        return value
+
+    @property
+    def counted_store(self) -> str | None:
+        """The store location whose visits this camera counts, if any."""
+        return self.store if self.count_store else None
+
+    def locations(self) -> list[str]:
+        """Every location this camera produces events for: its zones, then its store."""
+        zones = [z.location for z in self.zones]
+        return zones + ([self.counted_store] if self.counted_store else [])
 
 
 class TlsConfig(Strict):
@@ -232,6 +274,12 @@ class ModelConfig(Strict):
         description="registry name or path: .pt, .onnx or a *_openvino_model/ folder; "
         "the default is yolo11n-pose exported to OpenVINO on first use",
     )
+    backend: Literal["auto", "openvino", "onnxruntime", "ultralytics"] = Field(
+        default="auto",
+        description="inference runtime: auto (openvino for *_openvino_model when installed, "
+        "onnxruntime for .onnx, ultralytics for .pt), or one of them; only ultralytics "
+        "needs torch",
+    )
     imgsz: Literal["auto"] | int | tuple[int, int] = Field(
         default="auto",
         description="inference size: auto (from each camera's resolution and "
@@ -268,14 +316,18 @@ class ModelConfig(Strict):
     process_fps: float = Field(
         default=8.0, ge=0, le=120, description="frames per second to run the model on; 0 = all"
     )
-    device: str = Field(default="cpu", description="torch device: cpu, cuda:0, ...")
+    device: str = Field(
+        default="cpu",
+        description="cpu; intel:gpu or intel:npu (openvino); cuda:0 ... (ultralytics, torch)",
+    )
     threads: int | None = Field(default=None, ge=1, le=64, description="CPU threads for inference")
     track_buffer_s: float = Field(
         default=2.0, gt=0, le=30, description="how long the tracker keeps a lost track"
     )
     tracker: Literal["bytetrack", "botsort", "ocsort", "deepocsort"] = Field(
-        default="botsort",
-        description="Ultralytics multi-object tracker that links detections into tracks",
+        default="bytetrack",
+        description="multi-object tracker (Roboflow trackers, no torch) that links detections "
+        "into tracks: bytetrack, botsort (with colour appearance), ocsort",
     )
     appearance: bool = Field(
         default=True,
@@ -309,6 +361,16 @@ class ModelConfig(Strict):
             if s < 32 or s % 32:
                 raise ValueError(f"{s} must be a multiple of 32 and at least 32")
         return value
+
+    @model_validator(mode="after")
+    def _backend_fits_weights(self) -> ModelConfig:
+        onnx = self.weights.endswith(".onnx")
+        if self.backend == "onnxruntime" and not onnx:
+            raise ValueError(f"backend onnxruntime needs .onnx weights, not {self.weights!r}")
+        if self.backend == "openvino" and onnx:
+            raise ValueError(f"backend openvino needs an OpenVINO export or a registry .pt "
+                             f"name, not {self.weights!r}")  # fmt: skip
+        return self
 
 
 class OutboxConfig(Strict):
@@ -387,7 +449,8 @@ class EdgeConfig(BaseSettings):
         raise ConfigError([f"camera {camera_id!r} is not in the config"])
 
     def locations(self) -> list[str]:
-        return sorted({z.location for c in self.cameras for z in c.zones})
+        """Every location the device counts: zones and stores."""
+        return sorted({loc for c in self.cameras for loc in c.locations()})
 
 
 class ConfigError(Exception):

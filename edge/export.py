@@ -13,6 +13,12 @@
       yolo11n-pose_openvino_model/
       yolo11n-pose_int8_openvino_model/
 
+  An OpenVINO export never replaces one of another input size: when the plain name holds
+  another size, it goes to ``yolo11n-pose_736x1280_openvino_model/`` (the name
+  ``edge.modelzoo.materialize_weights`` looks for).
+* This module imports Ultralytics (torch): only ``exteros-edge models export`` loads it;
+  the runtime finds and checks exports with ``edge.modelzoo``.
+
 * INT8 calibrates on frames of a LOCAL video (``--calib-video``), written into a
   temporary Ultralytics dataset (images + yaml). Nothing is downloaded: the dataset yaml
   names only local folders and has no ``download:`` key, and ``YOLO_OFFLINE=1``.
@@ -32,7 +38,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from edge.modelzoo import ModelError, entry_for, models_dir, resolve_weights
+from edge.modelzoo import (
+    OPENVINO_SUFFIX,
+    ModelError,
+    entry_for,
+    export_size,
+    models_dir,
+    opt_out_telemetry,
+    resolve_weights,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,25 +84,12 @@ def parse_imgsz(value: str | int | tuple[int, int] | list[int]) -> tuple[int, in
     return parts[0], parts[1]
 
 
-def opt_out_telemetry() -> None:
-    """OpenVINO/NNCF send usage telemetry unless ~/intel/openvino_telemetry says "0"."""
-    try:
-        d = Path.home() / "intel"
-        f = d / "openvino_telemetry"
-        if f.is_file() and f.read_text().strip() == "0":
-            return
-        d.mkdir(parents=True, exist_ok=True)
-        f.write_text("0")
-    except (OSError, RuntimeError) as exc:  # no home: openvino_telemetry then declines too
-        log.debug("cannot write the OpenVINO telemetry opt-out: %s", exc)
-
-
 def _check_installed(fmt: str) -> None:
     missing = [dist for mod, dist in _NEEDS[fmt] if importlib.util.find_spec(mod) is None]
     if missing:
         raise ModelError(
             f"export to {fmt} needs {', '.join(missing)}: "
-            f"pip install {' '.join(missing)}  (or: pip install 'exteros[fast]')"
+            f"pip install {' '.join(missing)}  (or: pip install 'exteros[tools]')"
         )
 
 
@@ -173,11 +174,11 @@ def _offline_env() -> Iterator[None]:
       plots, so it is a no-op here;
     * OpenVINO/NNCF telemetry opted out.
     """
-    from edge.detector import _configure_ultralytics
+    from edge.runtime.ultralytics import configure_ultralytics
 
     old = os.environ.get("YOLO_OFFLINE")
     os.environ["YOLO_OFFLINE"] = "1"
-    _configure_ultralytics()
+    configure_ultralytics()
     opt_out_telemetry()
     import ultralytics.data.utils as data_utils
 
@@ -247,9 +248,26 @@ def export_model(
             raise
         except Exception as exc:  # Ultralytics/OpenVINO/NNCF errors -> one line
             raise ModelError(f"export to {fmt} failed: {type(exc).__name__}: {exc}") from exc
-        target = dest_dir / output_name(src.stem, fmt)
+        target = _target(dest_dir, output_name(src.stem, fmt), (h, w))
         _replace(produced, target)
     log.info("exported %s -> %s (imgsz %dx%d)", src.name, target, h, w)
+    return target
+
+
+def _target(dest_dir: Path, name: str, size: tuple[int, int]) -> Path:
+    """Where an export goes: its plain name, unless that holds an OpenVINO export of
+    another input size (then ``NAME_HxW_openvino_model``)."""
+    target = dest_dir / name
+    if (
+        name.endswith(OPENVINO_SUFFIX)
+        and target.is_dir()
+        and export_size(target)
+        not in (
+            None,
+            size,
+        )
+    ):
+        return dest_dir / f"{name[: -len(OPENVINO_SUFFIX)]}_{size[0]}x{size[1]}{OPENVINO_SUFFIX}"
     return target
 
 

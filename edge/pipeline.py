@@ -1,5 +1,8 @@
 """The frame loop of one camera: detect -> track -> visits per zone -> contract messages.
 
+With ``store:`` set, the camera's store is one more location whose floor is the union of
+its zones (``StoreRuntime``): a person walking from one zone to another is one store visit.
+
 ``CameraPipeline.process`` takes one frame (image + its clock time) and returns
 the messages it produced; it does no I/O. ``replay`` drives it over a video file
 as fast as the machine allows, with the file's own clock.
@@ -26,8 +29,16 @@ from edge.inputsize import as_hw, auto_input_size, smallest_person_px
 from edge.motion import MotionGate
 from edge.outputs import Message
 from edge.sources import Frame
-from edge.tracking import PersonTracker
-from edge.visits import Change, LocationVisits, Observation, Rules
+from edge.visits import (
+    Change,
+    Inside,
+    LocationVisits,
+    Near,
+    Observation,
+    Rules,
+    union_inside,
+    union_rules,
+)
 from exteros.contract import KIND_ORDER, Event, EventKind, VisitSummary
 
 log = logging.getLogger(__name__)
@@ -90,6 +101,28 @@ class ZoneRuntime:
 
 
 @dataclass
+class StoreRuntime:
+    """The camera's store: a location whose floor and product areas are its zones' union."""
+
+    location: str
+    visits: LocationVisits
+
+    @staticmethod
+    def _parts(zones: list[ZoneRuntime]) -> tuple[Rules, Inside, list[Near]]:
+        rules = union_rules([rules_of(zr.config) for zr in zones])
+        inside = union_inside([zr.polygon.contains for zr in zones])
+        return rules, inside, [t for zr in zones for t in _touch_tests(zr.product_areas)]
+
+    @classmethod
+    def build(cls, location: str, zones: list[ZoneRuntime]) -> StoreRuntime:
+        return cls(location, LocationVisits(*cls._parts(zones)))
+
+    def reconfigure(self, zones: list[ZoneRuntime]) -> None:
+        """The zones changed (reload, new resolution): open store visits are kept."""
+        self.visits.reconfigure(*self._parts(zones))
+
+
+@dataclass
 class CameraStats:
     frames: int = 0  # frames handed to process()
     inferred: int = 0  # frames the model ran on
@@ -137,6 +170,10 @@ class CameraPipeline:
         self.cfg = cfg
         self.camera = camera
         self.detector = detector
+        # imported here: the tracker's libraries take ~0.5 s to import, which replay and
+        # the service overlap with compiling the model (edge.replay.warm_in_background)
+        from edge.tracking import PersonTracker
+
         self.tracker = PersonTracker(cfg.model, process_fps, camera.track_conf)
         self.factory = EventFactory(cfg.device_id, camera.camera_id, base)
         self.motion = MotionGate(cfg.model.motion_threshold) if cfg.model.motion_skip else None
@@ -146,7 +183,9 @@ class CameraPipeline:
         self.hand_rules = rules_from_config(cfg.model)
         self.stats = CameraStats()
         self._last_dets = 0
-        self._removed: dict[str, ZoneRuntime] = {}  # zones dropped by a reload
+        self.store: StoreRuntime | None = None
+        # visits of locations a reload dropped: closed on the next frame
+        self._removed: list[tuple[str, LocationVisits]] = []
 
     def _ensure_zones(self, image: np.ndarray) -> None:
         h, w = image.shape[:2]
@@ -154,9 +193,13 @@ class CameraPipeline:
             return
         if self.size is None:
             self.zones = [ZoneRuntime.build(z, w, h) for z in self.camera.zones]
+            store = self.camera.counted_store
+            self.store = StoreRuntime.build(store, self.zones) if store else None
         else:  # the stream changed resolution: same relative zones, new pixels
             for zr in self.zones:
                 zr.reconfigure(zr.config, w, h)
+            if self.store is not None:
+                self.store.reconfigure(self.zones)
         self.size = (w, h)
         self._plan_input(w, h)
 
@@ -190,8 +233,15 @@ class CameraPipeline:
                 new.append(zr)
             else:
                 new.append(ZoneRuntime.build(z, w, h))
-        self._removed = old  # their open visits are closed on the next frame
+        self._removed = [(loc, zr.visits) for loc, zr in old.items()]
         self.zones = new
+        store = camera.counted_store
+        if self.store is not None and self.store.location == store:
+            self.store.reconfigure(new)  # the same store: its open visits go on
+        else:
+            if self.store is not None:
+                self._removed.append((self.store.location, self.store.visits))
+            self.store = StoreRuntime.build(store, new) if store else None
 
     def _observations(self, tracks: list[Track]) -> list[Observation]:
         w, h = self.size or (0, 0)
@@ -204,20 +254,28 @@ class CameraPipeline:
                                    hand_tol=hands[0].tol if hands else 0.0))  # fmt: skip
         return out
 
+    def _locations(self) -> list[tuple[str, LocationVisits]]:
+        """The zones' visits, then the store's: the order their messages come in."""
+        out = [(zr.config.location, zr.visits) for zr in self.zones]
+        if self.store is not None:
+            out.append((self.store.location, self.store.visits))
+        return out
+
     def _needs_inference(self, image: np.ndarray) -> bool:
         if self.motion is None:
             return True
         moved = self.motion.moved(image)
-        busy = self._last_dets or self.tracker.has_tracks or any(z.visits.open for z in self.zones)
+        busy = (self._last_dets or self.tracker.has_tracks
+                or any(lv.open for _, lv in self._locations()))  # fmt: skip
         return bool(moved or busy)
 
     def process(self, frame: Frame) -> FrameResult:
         self._ensure_zones(frame.image)
         self.stats.frames += 1
         changes: list[tuple[str, Change]] = []
-        for loc, zr in self._removed.items():
-            changes += [(loc, c) for c in zr.visits.close_all()]
-        self._removed = {}
+        for loc, lv in self._removed:
+            changes += [(loc, c) for c in lv.close_all()]
+        self._removed = []
         tracks: list[Track] = []
         if self._needs_inference(frame.image):
             dets = self.detector.detect(frame.image, self.imgsz)
@@ -227,8 +285,8 @@ class CameraPipeline:
         else:
             self.stats.skipped_still += 1
         obs = self._observations(tracks)
-        for zr in self.zones:
-            changes += [(zr.config.location, c) for c in zr.visits.update(frame.t, obs)]
+        for loc, lv in self._locations():
+            changes += [(loc, c) for c in lv.update(frame.t, obs)]
         return FrameResult(frame, tracks, self._messages(changes))
 
     def _messages(self, changes: list[tuple[str, Change]]) -> list[Message]:
@@ -242,9 +300,11 @@ class CameraPipeline:
     def finish(self) -> list[Message]:
         """Close every open visit (end of a replay, shutdown) and return their summaries."""
         changes: list[tuple[str, Change]] = []
-        for zr in self.zones:
-            changes += [(zr.config.location, c) for c in zr.visits.close_all()]
+        for loc, lv in self._removed + self._locations():
+            changes += [(loc, c) for c in lv.close_all()]
+        self._removed = []
         return self._messages(changes)
 
     def open_visits(self) -> int:
-        return sum(len(z.visits.open) for z in self.zones)
+        """Open visits over the camera's locations (zones and store)."""
+        return sum(len(lv.open) for _, lv in self._locations())

@@ -3,18 +3,23 @@
 Timestamps come from the file's own frame times (``edge.timebase``) plus ``start``,
 never from the wall clock, so the same video and config give the same events and
 ids. Frames are picked by time, about ``process_fps`` per second of video, and
-decoded on their own thread into a bounded queue (none dropped). A file that stops
-decoding before its end keeps the events up to there and is reported
-(``ReplayReport.decode_error``, and a warning in the log).
+decoded on their own thread into a bounded queue (none dropped). While the pipeline
+tracks one frame, the model already runs on the next ``LOOKAHEAD`` (``edge.runtime.
+lookahead``; results are still taken in frame order, so counts are those of a frame-by-
+frame run). A file that stops decoding before its end keeps the events up to there and
+is reported (``ReplayReport.decode_error``, and a warning in the log). The time from
+process start to the first processed frame is logged and kept (``first_frame_s``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,9 +27,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edge.config import EdgeConfig
-from edge.detector import Detector, UltralyticsDetector
+from edge.detector import Detector, build_detector
 from edge.outputs import Message, Output
-from edge.pipeline import CameraPipeline, CameraStats, FrameResult
+from edge.pipeline import CameraPipeline, CameraStats, FrameResult, input_size_for
+from edge.runtime.lookahead import Lookahead
 from edge.sources import Frame, SourceError, VideoFileSource
 from edge.timebase import frame_step, processed_rate
 
@@ -32,6 +38,9 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
 log = logging.getLogger(__name__)
+
+LOOKAHEAD = 1  # frames whose inference runs while the current one is tracked
+_IMPORTED = time.monotonic()
 
 
 @dataclass
@@ -46,6 +55,7 @@ class ReplayReport:
     frames_read: int = 0  # frames decoded
     video_fps: float = 0.0  # rate of the file's frames (measured from its times)
     decode_error: str | None = None  # set when the file stopped decoding before its end
+    first_frame_s: float | None = None  # process start -> first frame processed
 
     @property
     def processed_fps(self) -> float:
@@ -56,6 +66,24 @@ class ReplayReport:
     def fps(self) -> float:
         """Source frames covered per second of processing."""
         return self.frames_read / self.elapsed_s if self.elapsed_s else 0.0
+
+
+def process_age_s() -> float:
+    """Seconds since this process started: its start time in /proc/self/stat, else
+    psutil's, else (neither there) since this module was imported."""
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: starttime
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import psutil  # type: ignore[import-untyped]
+    except ImportError:
+        return time.monotonic() - _IMPORTED
+    return time.time() - float(psutil.Process().create_time())
 
 
 def threaded_frames(
@@ -107,6 +135,24 @@ def threaded_frames(
         raise errors[0]
 
 
+def warm_in_background(
+    detector: Detector, width: int, height: int, imgsz: tuple[int, int]
+) -> threading.Thread:
+    """Compile the model for ``imgsz`` in a thread (OpenVINO releases the GIL meanwhile)
+    while the caller imports and builds the rest: the first frame comes ~0.5 s sooner. A
+    failure is left to the first real detection, which raises it again."""
+
+    def warm() -> None:
+        try:
+            detector.warmup(width, height, imgsz)
+        except Exception as exc:  # noqa: BLE001  # the first detect raises it for real
+            log.debug("background warm-up failed: %s", exc)
+
+    th = threading.Thread(target=warm, name="warmup", daemon=True)
+    th.start()
+    return th
+
+
 def replay(
     video: str | Path,
     cfg: EdgeConfig,
@@ -122,8 +168,13 @@ def replay(
     source = VideoFileSource(video, fps=camera.fps)
     rate = processed_rate(source.fps, cfg.model.process_fps)
     stride = frame_step(source.fps, cfg.model.process_fps)
-    detector = detector or UltralyticsDetector(cfg.model)
-    pipe = CameraPipeline(cfg, camera, detector, rate, start)
+    own = detector is None
+    detector = detector or build_detector(cfg.model, parallel=LOOKAHEAD + 1)
+    if own:
+        size = input_size_for(cfg, camera, source.width, source.height)
+        warm_in_background(detector, source.width, source.height, size)
+    look = Lookahead(detector)
+    pipe = CameraPipeline(cfg, camera, look, rate, start)
     annotator = None
     if annotate:
         from edge.annotate import Annotator
@@ -140,21 +191,44 @@ def replay(
     total = None
     if source.frame_count > 0 and source.declared_fps > 0:  # the declared duration, in frames
         total = max(1, round(source.frame_count / source.declared_fps * rate))
+    first_frame_s: float | None = None
+    busy = False  # the last frame ran the model: start the next ones early
     t0 = time.perf_counter()
     try:
         with _progress(progress, total, camera.camera_id, stride) as advance:
-            for frame in threaded_frames(source, process_fps=cfg.model.process_fps):
+
+            def handle(frame: Frame) -> None:
+                nonlocal busy, first_frame_s
+                inferred = pipe.stats.inferred
                 res = pipe.process(frame)
+                look.forget(frame.image)
+                busy = pipe.stats.inferred > inferred
+                if first_frame_s is None:
+                    first_frame_s = process_age_s()
+                    log.info("first frame processed %.2f s after start", first_frame_s)
                 if on_frame is not None:
                     on_frame(res)
                 emit(res.messages)
                 if annotator:
                     annotator.write(pipe, res)
                 advance()
+
+            ahead: deque[Frame] = deque()
+            for frame in threaded_frames(source, process_fps=cfg.model.process_fps):
+                if busy:  # a still scene (motion gate) is not inferred ahead
+                    look.start(frame.image, pipe.imgsz)
+                ahead.append(frame)
+                if len(ahead) > LOOKAHEAD:
+                    handle(ahead.popleft())
+            while ahead:
+                handle(ahead.popleft())
         emit(pipe.finish())
     finally:
         if annotator:
             annotator.close()
+        close = getattr(detector, "close", None)
+        if own and close is not None:
+            close()
     if pipe.stats.frames == 0:
         raise SourceError(f"video has no readable frames: {video}")
     elapsed = time.perf_counter() - t0
@@ -163,7 +237,7 @@ def replay(
     duration = source.duration_s
     return ReplayReport(
         camera_id=camera.camera_id,
-        locations=[z.location for z in camera.zones],
+        locations=camera.locations(),
         stats=pipe.stats,
         frames_in_file=source.frame_count,
         duration_s=duration,
@@ -172,6 +246,7 @@ def replay(
         frames_read=source.frames_read,
         video_fps=source.fps,
         decode_error=source.decode_error,
+        first_frame_s=first_frame_s,
     )
 
 

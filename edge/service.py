@@ -1,10 +1,12 @@
 """``exteros-edge run``: all live cameras of a device until SIGTERM.
 
-One process, one shared model, cameras served round-robin (each camera's
-newest frame, at the configured processing rate). systemd hears READY once the
-model is warm and every camera has delivered a frame (or been marked down),
-WATCHDOG only while frames flow, STATUS with fps/visits/outbox depth, and
-STOPPING on SIGTERM. SIGHUP reloads the config: changed zones apply to new
+One process, one shared detector (one compiled model per input size), cameras served
+round-robin (each camera's newest frame, at the configured processing rate). Each round
+submits the inference of every camera's new frame first and then tracks them in turn,
+so the cameras' inferences run while earlier ones are tracked (``edge.runtime.lookahead``).
+systemd hears READY once the model is warm and every camera has delivered a frame
+(or been marked down), WATCHDOG only while frames flow, STATUS with fps/visits/outbox
+depth, and STOPPING on SIGTERM. SIGHUP reloads the config: changed zones apply to new
 visits, open visits are kept, and a broken file leaves the old config in place.
 """
 
@@ -20,12 +22,14 @@ from pathlib import Path
 
 from edge import __version__
 from edge.config import CameraConfig, ConfigError, EdgeConfig, load_config
-from edge.detector import UltralyticsDetector
+from edge.detector import build_detector
 from edge.logs import setup_logging
 from edge.outputs import Message, Output
 from edge.outputs.factory import build_outputs
 from edge.pipeline import CameraPipeline, input_size_for
-from edge.sources import LiveSource, is_live
+from edge.replay import process_age_s
+from edge.runtime.lookahead import Lookahead
+from edge.sources import Frame, LiveSource, is_live
 from edge.systemd import SystemdNotifier
 from exteros.contract import CameraHealth, Heartbeat
 
@@ -45,6 +49,7 @@ class CameraRuntime:
     last_processed_t: float = -1e9
     processed: list[float] = field(default_factory=list)  # recent processing times (mono)
     first_frame_done: bool = False
+    busy: bool = False  # its last frame ran the model: start the next one early
 
     def fps(self, now: float) -> float:
         self.processed = [t for t in self.processed if now - t <= 10.0]
@@ -107,8 +112,8 @@ class EdgeService:
             cr.config = cam
             if cr.pipe is not None:
                 cr.pipe.reconfigure(cam)
-                log.info("reload: camera %s now has zones %s", cam.camera_id,
-                         ", ".join(z.location for z in cam.zones),
+                log.info("reload: camera %s now counts %s", cam.camera_id,
+                         ", ".join(cam.locations()),
                          extra={"camera": cam.camera_id})  # fmt: skip
         self.notifier.ready()
 
@@ -145,7 +150,7 @@ class EdgeService:
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> int:
         self._install_signals()
-        detector = UltralyticsDetector(self.cfg.model)
+        detector = Lookahead(build_detector(self.cfg.model, parallel=len(self.cfg.cameras)))
         detector.warmup(640, 384)  # a fixed input size loads now; automatic sizes per camera
         self._open_cameras()
         period = 1.0 / self.cfg.model.process_fps if self.cfg.model.process_fps > 0 else 0.0
@@ -155,7 +160,7 @@ class EdgeService:
         while not self.stop.is_set():
             if self.reload.is_set():
                 self._do_reload()
-            got_frame = False
+            due: list[tuple[CameraRuntime, Frame]] = []
             for cr in self.cameras:
                 frame = cr.source.read(0)
                 if frame is None:
@@ -172,15 +177,12 @@ class EdgeService:
                     cr.pipe = CameraPipeline(self.cfg, cr.config, detector, fps, cr.base)
                     cr.last_processed_t = float("-inf")
                     continue
-                res = cr.pipe.process(frame)
-                self._emit(res.messages)
-                cr.processed.append(time.monotonic())
-                if not cr.first_frame_done:
-                    cr.first_frame_done = True
-                    log.info("camera %s: first frame processed (%dx%d)", cr.config.camera_id,
-                             frame.image.shape[1], frame.image.shape[0],
-                             extra={"camera": cr.config.camera_id})  # fmt: skip
-                got_frame = True
+                if cr.busy:  # every camera's inference starts before any is tracked
+                    detector.start(frame.image, cr.pipe.imgsz)
+                due.append((cr, frame))
+            for cr, frame in due:
+                self._process(cr, frame, detector)
+            got_frame = bool(due)
             now = time.monotonic()
             if got_frame:
                 self.notifier.watchdog()
@@ -202,6 +204,20 @@ class EdgeService:
             if not got_frame:
                 time.sleep(0.01)
         return self._shutdown()
+
+    def _process(self, cr: CameraRuntime, frame: Frame, detector: Lookahead) -> None:
+        assert cr.pipe is not None
+        inferred = cr.pipe.stats.inferred
+        res = cr.pipe.process(frame)
+        detector.forget(frame.image)
+        cr.busy = cr.pipe.stats.inferred > inferred
+        self._emit(res.messages)
+        cr.processed.append(time.monotonic())
+        if not cr.first_frame_done:
+            cr.first_frame_done = True
+            log.info("camera %s: first frame processed (%dx%d), %.2f s after start",
+                     cr.config.camera_id, frame.image.shape[1], frame.image.shape[0],
+                     process_age_s(), extra={"camera": cr.config.camera_id})  # fmt: skip
 
     def _shutdown(self) -> int:
         self.notifier.stopping()

@@ -64,6 +64,13 @@ def _cv_source(source: int | str) -> int | str:
 
 def probe_video(path: str | Path) -> tuple[float, int, int, int]:
     """(fps, frame_count, width, height) of a video file; SourceError if unusable."""
+    fps, count, w, h, _ = _probe(path, 0)
+    return fps, count, w, h
+
+
+def _probe(path: str | Path, times: int) -> tuple[float, int, int, int, list[float]]:
+    """``probe_video`` plus the container times of the first ``times`` frames, with the
+    file opened once."""
     if is_live(str(path)):
         cap = cv2.VideoCapture(_cv_source(str(path)), cv2.CAP_ANY,
                                [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 5000])  # fmt: skip
@@ -78,6 +85,7 @@ def probe_video(path: str | Path) -> tuple[float, int, int, int]:
     if not p.is_file():
         raise SourceError(f"not a file: {p}")
     cap = cv2.VideoCapture(str(p))
+    stamps: list[float] = []
     try:
         if not cap.isOpened():
             raise SourceError(f"cannot open video (unknown format or corrupt file): {p}")
@@ -87,11 +95,16 @@ def probe_video(path: str | Path) -> tuple[float, int, int, int]:
         fps = cap.get(cv2.CAP_PROP_FPS)
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         h, w = img.shape[:2]
+        if times > 0:
+            stamps.append(float(cap.get(cv2.CAP_PROP_POS_MSEC)))
+            with contextlib.suppress(cv2.error):
+                while len(stamps) < times and cap.grab():
+                    stamps.append(float(cap.get(cv2.CAP_PROP_POS_MSEC)))
     finally:
         cap.release()
     if not fps or fps != fps or fps <= 0 or fps > 1000:
         raise SourceError(f"video reports no usable frame rate ({fps!r}): {p}; set the camera fps")
-    return float(fps), count, w, h
+    return float(fps), count, w, h, stamps
 
 
 class VideoFileSource:
@@ -108,26 +121,16 @@ class VideoFileSource:
 
     def __init__(self, path: str | Path, fps: float | None = None) -> None:
         self.path = Path(path)
-        probed_fps, self.frame_count, self.width, self.height = probe_video(self.path)
+        probed_fps, self.frame_count, self.width, self.height, times = _probe(
+            self.path, self.PROBE_FRAMES
+        )
         self.declared_fps = probed_fps
-        measured = measured_fps(self._probe_times(self.PROBE_FRAMES))
+        measured = measured_fps(times)
         self.pts_usable = measured is not None
         self.fps = frame_rate(fps or probed_fps, measured)
         self.frames_read = 0
         self.end_t = 0.0
         self.decode_error: str | None = None
-
-    def _probe_times(self, n: int) -> list[float]:
-        cap = cv2.VideoCapture(str(self.path))
-        times: list[float] = []
-        try:
-            while len(times) < n and cap.grab():
-                times.append(float(cap.get(cv2.CAP_PROP_POS_MSEC)))
-        except cv2.error:
-            pass
-        finally:
-            cap.release()
-        return times
 
     @property
     def duration_s(self) -> float:

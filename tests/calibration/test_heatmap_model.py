@@ -21,7 +21,7 @@ def bus_video(path: Path) -> None:
     img = cv2.resize(img, (404, 540))  # even sizes for mp4v
     h, w = img.shape[:2]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (w, h))
-    for i in range(16):
+    for i in range(24):  # 2.4 s: a track confirmed on its second box still spans > 1 s
         m = np.float32([[1, 0, 2 * i], [0, 1, 0]])
         writer.write(cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE))
     writer.release()

@@ -183,6 +183,17 @@ def test_openvino_export_via_cli_lands_in_models_dir(tmp_path, monkeypatch, no_n
     assert not list(models.glob("*.new")) and not list(models.glob("*.old"))
     # by registry name, resolved in models_dir(), task from the name
     _assert_bus_people(_detect_bus("yolo11n-pose_openvino_model"), reference)
+    # the torch-free runtime on the same export
+    from edge.runtime.openvino import OpenVINODetector
+
+    ov = OpenVINODetector(ModelConfig(weights="yolo11n-pose_openvino_model", imgsz=list(SMALL)))
+    _assert_bus_people(ov.detect(_bus()), reference)
+    # another size never replaces it: it lands under the per-size name
+    stamp = (out / "metadata.yaml").stat().st_mtime_ns
+    assert main(["models", "export", "--format", "openvino", "--imgsz", "320,256"]) == 0
+    assert (out / "metadata.yaml").stat().st_mtime_ns == stamp
+    sized = models / "yolo11n-pose_320x256_openvino_model"
+    assert "imgsz:\n- 320\n- 256" in (sized / "metadata.yaml").read_text()
     assert no_network == []
 
 
@@ -194,6 +205,9 @@ def test_onnx_export_finds_the_bus_people(tmp_path, no_network, reference):
     out = export_model(WEIGHTS, "onnx", SMALL, dest_dir=tmp_path)
     assert out == tmp_path / "yolo11n-pose.onnx"
     _assert_bus_people(_detect_bus(out), reference)
+    from edge.runtime.onnx import OnnxDetector  # the torch-free runtime on the same file
+
+    _assert_bus_people(OnnxDetector(ModelConfig(weights=str(out))).detect(_bus()), reference)
     assert no_network == []
 
 

@@ -10,6 +10,9 @@ selected frame must reach it.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -170,3 +173,26 @@ def test_a_file_without_frames_is_one_clear_error(tmp_path):
         replay(bad, config(5.0), START, [], detector=det, progress=False)
     assert str(bad) in str(exc.value) and "\n" not in str(exc.value)
     assert det.calls == []
+
+
+def test_first_frame_time_is_logged_and_reported(video, caplog):
+    import logging
+
+    from edge.replay import process_age_s
+
+    caplog.set_level(logging.INFO, logger="edge.replay")
+    report = run(video, 5.0)[0]
+    lines = [r.getMessage() for r in caplog.records if "first frame processed" in r.getMessage()]
+    assert len(lines) == 1
+    assert lines[0] == f"first frame processed {report.first_frame_s:.2f} s after start"
+    assert report.first_frame_s is not None and 0 < report.first_frame_s <= process_age_s()
+
+
+def test_process_age_counts_from_the_process_start():
+    """A child that sleeps 1 s before asking: 1 s plus its own start-up."""
+    code = "import time; time.sleep(1); from edge.replay import process_age_s as a; print(a())"
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout  # fmt: skip
+    wall = time.monotonic() - t0
+    assert 1.0 <= float(out) <= wall + 0.05

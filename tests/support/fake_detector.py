@@ -3,7 +3,7 @@
 ``FakeDetector`` meets the ``edge.detector.Detector`` seam: ``detect(image, imgsz)`` returns
 ``Detections`` (boxes, confidences, classes and 17 COCO keypoints per person) taken from a
 script, a function of the frame's clock time. Everything after the detector is the real
-code: the Ultralytics tracker, visits, events, the motion gate.
+code: the tracker (edge/track.py), visits, events, the motion gate.
 
 The detector does not see the frame's time, only its image, so it learns the time from
 whoever drives it: ``drive`` sets ``detector.now`` before every frame; without it (a replay
