@@ -45,7 +45,7 @@ demo: setup models
 	$(BIN)/exteros-edge demo
 
 test: setup services models
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 3
 
 # everything but the real-model tests (marked `model`), 4 workers: about 2 minutes on 2 cores
 test-fast: setup services

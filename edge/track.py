@@ -169,6 +169,43 @@ class ColourBoTSORT(BoTSORTTracker):
         return iou
 
 
+class FirstFrameByteTrack(ByteTrackTracker):
+    """The library's ByteTrack with BoT-SORT's first-frame activation: people in view on
+    the first frame get their ids on it (later a new track shows from its second box), so
+    a visit of someone standing there when the camera starts dwells from that frame."""
+
+    tracker_id = None  # type: ignore[assignment]  # not offered in the library's CLI/tuner
+    search_space: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._updates = 0
+
+    def update(
+        self, detections: sv.Detections, frame: np.ndarray | None = None,
+        timestamp: float | None = None,
+    ) -> sv.Detections:  # fmt: skip
+        self._updates += 1
+        return super().update(detections, frame, timestamp)
+
+    def _spawn_new_tracks(
+        self, detection_boxes: np.ndarray, confidences: np.ndarray,
+        unmatched_high_local: list[int], high_indices: np.ndarray,
+        out_det_indices: list[int], out_tracker_ids: list[int],
+    ) -> None:  # fmt: skip
+        before, first_out = len(self.tracks), len(out_tracker_ids)
+        super()._spawn_new_tracks(detection_boxes, confidences, unmatched_high_local,
+                                  high_indices, out_det_indices, out_tracker_ids)  # fmt: skip
+        if self._updates != 1:
+            return
+        spawned = iter(self.tracks[before:])  # one per detection at the activation threshold
+        for k, local in enumerate(unmatched_high_local):
+            if float(confidences[int(high_indices[local])]) >= self.track_activation_threshold:
+                track = next(spawned)
+                track.tracker_id = self._allocate_tracker_id()
+                out_tracker_ids[first_out + k] = track.tracker_id
+
+
 class LibraryTracker:
     """A ``trackers`` tracker over our ``Detections``: 1-based ids, Kalman-smoothed boxes."""
 
@@ -235,9 +272,9 @@ def make_tracker(cfg: ModelConfig, process_fps: float, track_conf: float | None 
                                 lost_track_buffer=frames, track_activation_threshold=start,
                                 high_conf_det_threshold=conf)  # fmt: skip
     elif name == "bytetrack":
-        tracker = ByteTrackTracker(lost_track_buffer=frames, frame_rate=30.0,
-                                   track_activation_threshold=start,
-                                   high_conf_det_threshold=conf)  # fmt: skip
+        tracker = FirstFrameByteTrack(lost_track_buffer=frames, frame_rate=30.0,
+                                      track_activation_threshold=start,
+                                      high_conf_det_threshold=conf)  # fmt: skip
     elif name == "ocsort":
         tracker = OCSORTTracker(lost_track_buffer=frames, frame_rate=30.0,
                                 high_conf_det_threshold=conf,

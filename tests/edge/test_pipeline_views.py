@@ -96,15 +96,27 @@ def bending_shopper(t: float):
     return None
 
 
-def test_a_lower_track_threshold_keeps_a_bending_shopper_in_one_visit():
-    _, split = replay(config({"view": "overhead"}), ScriptedDetector(bending_shopper), 9.0)
-    assert len([m for m in split if isinstance(m, VisitSummary)]) == 2  # lost while bending
-    cam = {"view": "overhead", "track_conf": 0.15}
-    _, msgs = replay(config(cam), ScriptedDetector(bending_shopper), 9.0)
+@pytest.mark.parametrize(
+    ("tracker", "track_conf", "visits"),
+    [
+        # ByteTrack (the default) continues a track with a low box that overlaps it
+        # (IoU >= 0.1): the bending shopper stays one visit
+        ("bytetrack", None, 1),
+        # BoT-SORT's second stage wants IoU >= 0.5: lost while bending, unless the camera
+        # lowers track_conf so the 0.2 boxes are matched in the first stage
+        ("botsort", None, 2),
+        ("botsort", 0.15, 1),
+    ],
+)
+def test_a_bending_shopper_stays_one_visit(tracker, track_conf, visits):
+    cam = {"view": "overhead"} | ({"track_conf": track_conf} if track_conf else {})
+    cfg = config(cam, {"tracker": tracker})
+    _, msgs = replay(cfg, ScriptedDetector(bending_shopper), 9.0)
     summaries = [m for m in msgs if isinstance(m, VisitSummary)]
-    assert len(summaries) == 1
-    assert summaries[0].dwell_s == pytest.approx(7.0 - 1 / FPS, abs=0.3)
-    assert EventKind.discovery.value in kinds(msgs)
+    assert len(summaries) == visits
+    if visits == 1:
+        assert summaries[0].dwell_s == pytest.approx(7.0 - 1 / FPS, abs=0.3)
+        assert EventKind.discovery.value in kinds(msgs)
 
 
 def test_auto_input_size_follows_the_camera_and_min_person_px():

@@ -215,10 +215,13 @@ def test_the_default_is_bytetrack_and_it_keeps_ids_through_gaps_within_the_buffe
     a, b = walker(40, 6), walker(250, -6, BLUE)
     frames = [[a(k), b(k)] if k not in (4, 5) else [] for k in range(12)]
     got = run(make_tracker(ModelConfig(), FPS), frames)
-    # a new track shows from its second box; a 2-frame gap keeps both ids on their people
-    assert ids(got)[0] == []
-    assert all(ids(got)[k] == [1, 2] for k in (1, 2, 3, 6, 7, 8, 11))
-    assert got[1] == got[11] == {0: got[1][0], 1: got[1][1]}
+    # the first frame's people get their ids at once; a 2-frame gap keeps both ids
+    assert all(ids(got)[k] == [1, 2] for k in (0, 1, 2, 3, 6, 7, 8, 11))
+    assert got[0] == got[11] == {0: got[0][0], 1: got[0][1]}
+    # someone arriving later shows from their second box (ByteTrack's confirmation)
+    late = [[a(0)]] * 3 + [[a(0), b(0)]] * 2
+    got = run(make_tracker(ModelConfig(), FPS), late)
+    assert ids(got) == [[1], [1], [1], [1], [1, 2]]
     # and the buffer is in seconds: 1 s at 8 frames/s keeps a track 8 missed frames, not 9
     p = walker(100, 0)
     for gap, same in ((8, True), (9, False)):
