@@ -678,7 +678,7 @@ def main(argv: list[str] | None = None) -> int:
         cand = args.device_env / "bin" / "exteros-edge"
         device_bin = cand if cand.exists() else None
 
-    from edge.modelzoo import resolve_weights
+    from edge.modelzoo import models_dir, resolve_weights
     from edge.scenarios import SCENARIOS, generate, load_truth
 
     if scenario not in SCENARIOS:
@@ -730,6 +730,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.device_env is not None:
         envs["device"] = env_info(args.device_env)
     env = {**os.environ, "YOLO_OFFLINE": "1"}
+    # the exports `make models` made, as a release ships them beside a device install
+    env.setdefault("EXTEROS_MODELS_DIR", str(models_dir()))
     run_dir = work / "runs"
     run_dir.mkdir(exist_ok=True)
     names = list(contenders)

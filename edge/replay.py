@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOOKAHEAD = 1  # frames whose inference runs while the current one is tracked
+DECODE_AHEAD_BYTES = 24 << 20  # decoded frames queued ahead of the pipeline, at most
 _IMPORTED = time.monotonic()
 
 
@@ -98,6 +99,9 @@ def threaded_frames(
     Frames about ``process_fps`` a second of video time apart when it is given,
     else every ``stride``-th frame.
     """
+    # at most ~24 MB of decoded frames ahead (8 of 720p, 3 of 1080p): peak memory
+    frame_bytes = max(1, source.width * source.height * 3)
+    depth = max(2, min(depth, DECODE_AHEAD_BYTES // frame_bytes))
     q: queue.Queue[Frame | None] = queue.Queue(maxsize=depth)  # None: the reader is done
     errors: list[BaseException] = []
     stop = threading.Event()
