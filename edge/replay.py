@@ -139,20 +139,25 @@ def threaded_frames(
         raise errors[0]
 
 
-def warm_in_background(
-    detector: Detector, width: int, height: int, imgsz: tuple[int, int]
-) -> threading.Thread:
+def warm_in_background(detector: Detector, imgsz: tuple[int, int]) -> threading.Thread | None:
     """Compile the model for ``imgsz`` in a thread (OpenVINO releases the GIL meanwhile)
-    while the caller imports and builds the rest: the first frame comes ~0.5 s sooner. A
-    failure is left to the first real detection, which raises it again."""
+    while the caller imports and builds the rest: the first frame comes ~0.5 s sooner.
+
+    Only a runtime that loads its models apart from inference (``model_for``: OpenVINO,
+    ONNX Runtime) is warmed so: no inference ever runs on two threads at once (an
+    OpenVINO infer queue is not thread-safe). The first detection waits for the load
+    (``model_for`` holds a lock) and raises its failure, if any, for real."""
+    load = getattr(detector, "model_for", None)
+    if load is None:
+        return None
 
     def warm() -> None:
         try:
-            detector.warmup(width, height, imgsz)
+            load(imgsz)
         except Exception as exc:  # noqa: BLE001  # the first detect raises it for real
-            log.debug("background warm-up failed: %s", exc)
+            log.debug("background model load failed: %s", exc)
 
-    th = threading.Thread(target=warm, name="warmup", daemon=True)
+    th = threading.Thread(target=warm, name="model-load", daemon=True)
     th.start()
     return th
 
@@ -175,8 +180,7 @@ def replay(
     own = detector is None
     detector = detector or build_detector(cfg.model, parallel=LOOKAHEAD + 1)
     if own:
-        size = input_size_for(cfg, camera, source.width, source.height)
-        warm_in_background(detector, source.width, source.height, size)
+        warm_in_background(detector, input_size_for(cfg, camera, source.width, source.height))
     look = Lookahead(detector)
     pipe = CameraPipeline(cfg, camera, look, rate, start)
     annotator = None

@@ -196,3 +196,25 @@ def test_process_age_counts_from_the_process_start():
                          check=True).stdout  # fmt: skip
     wall = time.monotonic() - t0
     assert 1.0 <= float(out) <= wall + 0.05
+
+
+def test_the_background_warm_up_only_loads_the_model_never_infers():
+    """Inference stays on the replay's thread (an OpenVINO infer queue is not thread-safe:
+    two threads submitting at once deadlocked); the warm-up thread only loads the model."""
+    from edge.replay import warm_in_background
+
+    calls: list[tuple[str, object]] = []
+
+    class Loads:
+        def model_for(self, size):  # noqa: ANN001, ANN202
+            calls.append(("model_for", size))
+
+        def detect(self, image, imgsz=None):  # noqa: ANN001, ANN202
+            calls.append(("detect", imgsz))
+
+    th = warm_in_background(Loads(), (736, 1280))
+    assert th is not None
+    th.join(5)
+    assert calls == [("model_for", (736, 1280))]
+    # a runtime without a separate load (Ultralytics, a test's fake) is not warmed at all
+    assert warm_in_background(FakeDetector(lambda t: []), (384, 640)) is None
