@@ -9,9 +9,6 @@ answers one visit, next to one visit per zone, as the scenario's ground truth sa
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -20,30 +17,11 @@ import yaml
 
 from edge.scenarios import generate, load_truth
 from edge.scenarios.library import STORE, TABLE, WINDOW
-from tests.support.broker import free_port, wait_port
+from tests.support.chain import central, replay_into, running_central, wait_for_totals
 
 pytestmark = pytest.mark.model
 
 DAY = "2020-01-01"
-KIND_FIELD = {"impression": "impressions", "discovery": "discoveries",
-              "engagement": "engagements", "interaction": "interactions"}  # fmt: skip
-
-
-def central(db: str, *args: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "central", "--db", db, *args],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
-
-def api_totals(base: str, key: str, location: str) -> dict[str, int]:
-    totals = {}
-    for kind, field in KIND_FIELD.items():
-        r = httpx.get(f"{base}/v1/traffic/{kind}-counts/{location}/{DAY}",
-                      headers={"Authorization": key}, timeout=10)  # fmt: skip
-        assert r.status_code == 200, r.text
-        totals[kind] = sum(item[field] for item in r.json())
-    return totals
 
 
 def test_one_person_in_two_zones_is_one_store_visit_in_the_api(tmp_path, broker):
@@ -64,31 +42,9 @@ def test_one_person_in_two_zones_is_one_store_visit_in_the_api(tmp_path, broker)
     central(db, "devices", "add", truth["device_id"], "--company", "madison")
     key = central(db, "keys", "create", "--company", "madison").strip().splitlines()[-1]
 
-    port = free_port()
-    procs = [
-        subprocess.Popen([sys.executable, "-m", "central", "--db", db, "ingest",
-                          "--mqtt-host", "127.0.0.1", "--mqtt-port", str(broker.port)]),
-        subprocess.Popen([sys.executable, "-m", "central", "--db", db, "serve",
-                          "--host", "127.0.0.1", "--port", str(port)]),
-    ]  # fmt: skip
-    try:
-        wait_port(port, 30)
-        env = {**os.environ, "EXTEROS_MQTT__PORT": str(broker.port),
-               "EXTEROS_STATE_DIR": str(tmp_path / "state")}  # fmt: skip
-        proc = subprocess.run(
-            [sys.executable, "-m", "edge.cli", "replay", str(files.video), "--config",
-             str(files.config), "--start", "2020-01-01T15:00:00Z", "--events-out",
-             str(tmp_path / "events.jsonl"), "--quiet", "--drain-timeout", "60"],
-            capture_output=True, text=True, timeout=900, env=env,
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            got = {loc: api_totals(base, key, loc) for loc in expected}
-            if got == expected or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+    with running_central(db, broker.port) as base:
+        replay_into(files.video, files.config, broker.port, tmp_path)
+        got = wait_for_totals(base, key, expected, DAY, expected)
         # one store visit, not one per zone; and the engagement no single zone reached
         assert got == expected
         # the store's visit starts at 15:00:02.8Z, local hour 10 in New York
@@ -99,7 +55,3 @@ def test_one_person_in_two_zones_is_one_store_visit_in_the_api(tmp_path, broker)
                          headers={"Authorization": key}).json()  # fmt: skip
         store = next(item for item in info if item["location-name"] == STORE)
         assert (store["type"], sorted(store["children"])) == ("store", [TABLE, WINDOW])
-    finally:
-        for p in procs:
-            p.terminate()
-            p.wait(10)
