@@ -75,7 +75,7 @@ RULES = [
 def load_detector():
     os.environ.setdefault("YOLO_OFFLINE", "1")
     from edge.config import ModelConfig
-    from edge.detector import UltralyticsDetector
+    from edge.runtime.ultralytics import UltralyticsDetector
 
     return UltralyticsDetector(ModelConfig(weights="yolo11n-pose.pt", imgsz=640))
 

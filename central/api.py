@@ -13,6 +13,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date as Date
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -36,6 +37,7 @@ from central.counts import (
     MAX_DAYS,
     PLURAL,
     LocalRange,
+    Slot,
     columns,
     count_items,
     dwell_items,
@@ -253,6 +255,11 @@ DateP = Annotated[
 ]
 
 
+# a traffic endpoint's parts: each bucket's values, and the answer's items from them
+Stats = Callable[[Connection, int, LocalRange, int], dict[int, Any]]
+Items = Callable[[list[Slot], dict[int, Any], bool], list[dict[str, Any]]]
+
+
 @dataclass(frozen=True)
 class Traffic:
     """A parsed traffic request: where, which local days, which buckets."""
@@ -451,9 +458,10 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
 
     v1 = APIRouter(prefix="/v1", responses=ERRORS)
 
-    def add_counts(kind: str, paths: list[str]) -> None:
-        model = _count_model(kind)
-        plural = PLURAL[kind]
+    def traffic_endpoint(kind: str, stats: Stats, items: Items) -> Callable[..., Response]:
+        """The endpoint of one traffic kind (an event kind, ``funnel`` or ``dwell``): parse
+        the request, read each bucket's values (``stats``), lay out the answer's items,
+        answer JSON or CSV."""
 
         def endpoint(
             request: Request,
@@ -468,11 +476,21 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
         ) -> Response:
             with engine.connect() as conn:
                 q = traffic(conn, company_id, location, date, to, interval, hour)
-                counts = event_counts(conn, q.location_id, q.rng, q.width)
-            slots = layout(q.rng, q.interval, q.hour, counts, q.ranged)
-            items = count_items(slots, counts, kind, q.ranged)
-            return answer(request, format, items, columns(kind, interval, q.ranged))
+                values = stats(conn, q.location_id, q.rng, q.width)
+            slots = layout(q.rng, q.interval, q.hour, values, q.ranged)
+            answer_items = items(slots, values, q.ranged)
+            return answer(request, format, answer_items, columns(kind, interval, q.ranged))
 
+        return endpoint
+
+    def add_counts(kind: str, paths: list[str]) -> None:
+        model = _count_model(kind)
+        plural = PLURAL[kind]
+        endpoint = traffic_endpoint(
+            kind,
+            event_counts,
+            lambda slots, counts, ranged: count_items(slots, counts, kind, ranged),
+        )
         for i, path in enumerate(paths):
             v1.add_api_route(
                 path,
@@ -498,56 +516,30 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
         ],
     )
     add_counts("interaction", ["/traffic/interaction-counts/{location}/{date}"])
-
-    @v1.get(
+    v1.add_api_route(
         "/traffic/funnel/{location}/{date}",
+        traffic_endpoint(
+            "funnel", event_counts, lambda slots, counts, _: funnel_items(slots, counts)
+        ),
+        methods=["GET"],
+        name="funnel",
         response_model=list[FunnelItem],
         response_class=JSONResponse,
         responses=CSV_RESPONSE,
         tags=["traffic"],
         summary="All four counts per bucket, with discovery, engagement and interaction rates",
     )
-    def funnel(
-        request: Request,
-        company_id: Company_,
-        _params: Annotated[None, only_params(*TRAFFIC_PARAMS)],
-        location: LocationP,
-        date: DateP,
-        to: ToQ = None,
-        interval: IntervalQ = "hour",
-        hour: HourQ = "all",
-        format: FormatQ = None,
-    ) -> Response:
-        with engine.connect() as conn:
-            q = traffic(conn, company_id, location, date, to, interval, hour)
-            counts = event_counts(conn, q.location_id, q.rng, q.width)
-        items = funnel_items(layout(q.rng, q.interval, q.hour, counts, q.ranged), counts)
-        return answer(request, format, items, columns("funnel", interval, q.ranged))
-
-    @v1.get(
+    v1.add_api_route(
         "/traffic/dwell/{location}/{date}",
+        traffic_endpoint("dwell", dwell_stats, lambda slots, stats, _: dwell_items(slots, stats)),
+        methods=["GET"],
+        name="dwell",
         response_model=list[DwellItem],
         response_class=JSONResponse,
         responses=CSV_RESPONSE,
         tags=["traffic"],
         summary="Visits per bucket (by local visit start) with dwell mean, median and p90",
     )
-    def dwell(
-        request: Request,
-        company_id: Company_,
-        _params: Annotated[None, only_params(*TRAFFIC_PARAMS)],
-        location: LocationP,
-        date: DateP,
-        to: ToQ = None,
-        interval: IntervalQ = "hour",
-        hour: HourQ = "all",
-        format: FormatQ = None,
-    ) -> Response:
-        with engine.connect() as conn:
-            q = traffic(conn, company_id, location, date, to, interval, hour)
-            stats = dwell_stats(conn, q.location_id, q.rng, q.width)
-        items = dwell_items(layout(q.rng, q.interval, q.hour, stats, q.ranged), stats)
-        return answer(request, format, items, columns("dwell", interval, q.ranged))
 
     @v1.get(
         "/locations",

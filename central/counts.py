@@ -3,8 +3,9 @@
 A location's local wall-clock time is UTC plus an offset that changes only at a few
 instants (DST, zone rule changes). ``LocalRange`` finds those instants with
 ``zoneinfo`` once per query; the SQL adds the right offset with a ``CASE`` and groups by
-local wall-clock bucket (15 min, hour or day), so the database does the grouping, the
-SQL is the same on SQLite and PostgreSQL, a DST day has 23 or 25 hours, and on a
+local wall-clock bucket (15 min, hour or day), so the database does the grouping (for
+dwell it sorts each bucket's visits and the quantiles are read off in Python), the SQL is
+the same on SQLite and PostgreSQL, a DST day has 23 or 25 hours, and on a
 fall-back day both occurrences of the repeated hour are one bucket.
 
 Which buckets an answer lists (``layout``): per local day, from the first to the last

@@ -15,22 +15,12 @@ import logging
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from edge.config import ModelConfig
-from edge.modelzoo import (  # noqa: F401  (kept importable from here)
-    DEFAULT_IMGSZ,
-    OPENVINO_SUFFIX,
-    ModelError,
-    exports_cache_dir,
-    materialize_weights,
-)
-from edge.modelzoo import export_size as _export_size  # noqa: F401
-
-if TYPE_CHECKING:
-    from edge.runtime.ultralytics import UltralyticsDetector  # noqa: F401
+from edge.modelzoo import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -151,20 +141,3 @@ def build_detector(cfg: ModelConfig, parallel: int = 1) -> Detector:
     from edge.runtime.ultralytics import UltralyticsDetector
 
     return UltralyticsDetector(cfg)
-
-
-def __getattr__(name: str) -> Any:
-    # older import locations, loaded on use only (they pull in torch)
-    if name == "PersonTracker":
-        from edge.tracking import PersonTracker
-
-        return PersonTracker
-    if name == "UltralyticsDetector":
-        from edge.runtime.ultralytics import UltralyticsDetector
-
-        return UltralyticsDetector
-    if name == "_configure_ultralytics":
-        from edge.runtime.ultralytics import configure_ultralytics
-
-        return configure_ultralytics
-    raise AttributeError(name)

@@ -170,8 +170,8 @@ class CameraPipeline:
         self.cfg = cfg
         self.camera = camera
         self.detector = detector
-        # imported here: the tracker's libraries take ~0.5 s to import, which replay and
-        # the service overlap with compiling the model (edge.replay.warm_in_background)
+        # imported here: the tracker's libraries take ~0.5 s to import, which replay
+        # overlaps with compiling the model (edge.replay.warm_in_background)
         from edge.tracking import PersonTracker
 
         self.tracker = PersonTracker(cfg.model, process_fps, camera.track_conf)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from exteros.contract import Event, EventKind, VisitSummary
+from exteros.contract import Event, EventKind, VisitSummary, topic
 
 LOCATION = "madison-ave-store"
 DEVICE = "edge-madison-01"
@@ -107,3 +107,17 @@ def quarter_counts(kind: str) -> list[dict]:
             )
             out.append({"hr": hour, "min": q, PLURAL[kind]: n})
     return out
+
+
+def load(engine, messages) -> None:  # noqa: ANN001
+    """Store events and visit summaries through the ingest write path, 1000 per batch."""
+    from central.store import Ingestor, Message, dump_json
+
+    ing = Ingestor(engine)
+    batch = []
+    for m in messages:
+        kind = "events" if m.schema_ == "exteros.event/1" else "visits"
+        batch.append(Message(topic(m.device_id, kind), dump_json(m.to_payload())))
+    for i in range(0, len(batch), 1000):
+        res = ing.process(batch[i : i + 1000])
+        assert res.dead == 0, res.reasons

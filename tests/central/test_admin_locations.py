@@ -14,7 +14,8 @@ from central.models import DeadLetter, EventRow, Location, VisitRow
 from central.store import Ingestor, Message, dump_json
 from exteros.contract import topic
 from tests.central import scenario as sc
-from tests.central.test_api import KINDS, PATHS, load
+from tests.central.scenario import load
+from tests.central.test_api import KINDS, PATHS
 from tests.central.test_cli import cli, ok, one_line_error
 
 ZONE = f"{sc.LOCATION}.denim"

@@ -11,8 +11,6 @@ from central.admin import add_device, add_location, create_key
 from central.api import create_app
 from central.config import ApiSettings
 from central.db import make_engine, migrate
-from central.store import Ingestor, Message, dump_json
-from exteros.contract import topic
 from tests.central import scenario as sc
 from tests.central.conftest import DB_KINDS, new_db_url
 
@@ -23,17 +21,6 @@ PATHS = {
     "engagement": "engagement-counts",
     "interaction": "interaction-counts",
 }
-
-
-def load(engine, messages) -> None:  # noqa: ANN001
-    ing = Ingestor(engine)
-    batch = []
-    for m in messages:
-        kind = "events" if m.schema_ == "exteros.event/1" else "visits"
-        batch.append(Message(topic(m.device_id, kind), dump_json(m.to_payload())))
-    for i in range(0, len(batch), 1000):
-        res = ing.process(batch[i : i + 1000])
-        assert res.dead == 0, res.reasons
 
 
 @pytest.fixture(scope="module", params=DB_KINDS)
@@ -49,7 +36,7 @@ def env(request, tmp_path_factory):
     add_device(engine, "edge-rival", "rival")
     key, _ = create_key(engine, "acme")
     rival_key, _ = create_key(engine, "rival")
-    load(engine, sc.published_day())
+    sc.load(engine, sc.published_day())
     extra = [
         # 2020-01-03 03:30Z is 2020-01-02 22:30 in New York.
         sc.make_event("impression", datetime(2020, 1, 3, 3, 30, tzinfo=UTC), 90001),
@@ -68,7 +55,7 @@ def env(request, tmp_path_factory):
             "impression", datetime(2020, 1, 1, 9, 0, tzinfo=UTC), 1, "rival-store", "edge-rival"
         ),
     ]
-    load(engine, extra)
+    sc.load(engine, extra)
     settings = ApiSettings(rate_per_s=10000, rate_burst=10000, auth_fail_limit=10000)
     client = TestClient(create_app(engine, settings))
     yield {"client": client, "key": key, "rival_key": rival_key, "engine": engine}

@@ -56,17 +56,6 @@ def visit(seq: int, start: datetime, dwell: float, location: str = LAB) -> Visit
     )
 
 
-def load(engine, messages) -> None:  # noqa: ANN001
-    ing = Ingestor(engine)
-    batch = []
-    for m in messages:
-        kind = "events" if m.schema_ == "exteros.event/1" else "visits"
-        batch.append(Message(topic(m.device_id, kind), dump_json(m.to_payload())))
-    for i in range(0, len(batch), 1000):
-        res = ing.process(batch[i : i + 1000])
-        assert res.dead == 0, res.reasons
-
-
 def heartbeat(engine, device: str, locations: list[str]) -> None:  # noqa: ANN001
     hb = Heartbeat(
         at=datetime.now(UTC).replace(microsecond=0),
@@ -135,7 +124,7 @@ def env(request, tmp_path_factory):
     add_device(engine, "edge-rival", "rival")
     key, _ = create_key(engine, "acme")
     rival_key, _ = create_key(engine, "rival")
-    load(engine, [*sc.published_day(), *extra_events(), *lab_visits()])
+    sc.load(engine, [*sc.published_day(), *extra_events(), *lab_visits()])
     heartbeat(engine, sc.DEVICE, [STORE, LAB])
     heartbeat(engine, "edge-rival", ["rival-store"])
     settings = ApiSettings(rate_per_s=10000, rate_burst=10000, auth_fail_limit=10000)

@@ -31,7 +31,7 @@ def _rel(box, w, h):
 def rendered(tmp_path_factory):
     import ultralytics
 
-    from edge.detector import UltralyticsDetector
+    from edge.runtime.ultralytics import UltralyticsDetector
 
     img = cv2.imread(str(Path(ultralytics.__file__).parent / "assets" / "bus.jpg"))
     h, w = img.shape[:2]

@@ -140,7 +140,7 @@ def no_network(monkeypatch):
 
 
 def _detect_bus(weights: str | Path, imgsz=SMALL):
-    from edge.detector import UltralyticsDetector
+    from edge.runtime.ultralytics import UltralyticsDetector
 
     det = UltralyticsDetector(ModelConfig(weights=str(weights), imgsz=list(imgsz)))
     assert det.model.task == "pose"

@@ -178,7 +178,7 @@ def test_torso_missing_corner_is_mirrored_and_box_only_models_have_no_hands():
 @pytest.fixture(scope="module")
 def detector():
     from edge.config import ModelConfig
-    from edge.detector import UltralyticsDetector
+    from edge.runtime.ultralytics import UltralyticsDetector
 
     return UltralyticsDetector(ModelConfig(weights="yolo11n-pose.pt", imgsz=640))
 
